@@ -1,0 +1,105 @@
+package transports
+
+import (
+	"crypto/tls"
+	"net/netip"
+)
+
+// Stream is a connected, ordered, reliable byte stream: a TCP connection,
+// possibly with TLS on top. Its owner calls Start once with a handler; the
+// stream then pushes events to the handler. All methods are safe for
+// concurrent use and none blocks on the network.
+type Stream interface {
+	// Start begins reading and writing, delivering events to h. Writes made
+	// before Start are queued and sent after it. A second call returns
+	// ErrStarted; a call after Close or Abort returns ErrClosed.
+	Start(h StreamHandler) error
+	// Write queues b to be sent and returns at once; b belongs to the
+	// stream until OnWritten covers it. Bytes are sent in Write order.
+	// The queue is not bounded here: the owner bounds it by counting bytes
+	// written minus bytes reported by OnWritten. Write after CloseWrite,
+	// Close or Abort returns ErrClosed.
+	Write(b []byte) error
+	// SetReading suspends (false) or resumes (true) reading. A new stream
+	// reads. While suspended no OnData is delivered and the socket is read
+	// at most once more (one buffer of ReadSize bytes held back), so the
+	// kernel's window fills and the peer's writes stall: back-pressure. A
+	// peer close or reset with no unread data before it is still reported
+	// while suspended; one that follows unread data is reported after that
+	// data, once reading resumes.
+	SetReading(on bool)
+	// CloseWrite ends our side of the stream once queued writes are sent
+	// (TCP FIN, or TLS close_notify): the peer sees end of stream, and we
+	// keep reading until the peer closes too.
+	CloseWrite() error
+	// Close sends every queued write, then closes the stream. OnClosed(nil)
+	// follows unless something else ended the stream first. Close does not
+	// wait; call Abort to give up on a flush that does not finish.
+	Close() error
+	// Abort resets the stream now: queued writes are dropped and the peer
+	// sees a reset (TCP RST via SO_LINGER 0). OnClosed(ErrAborted) follows
+	// unless the stream had already ended.
+	Abort() error
+	// LocalAddr and RemoteAddr are the stream's endpoints.
+	LocalAddr() netip.AddrPort
+	RemoteAddr() netip.AddrPort
+	// TLS returns the TLS connection state, or nil for a plain stream.
+	TLS() *tls.ConnectionState
+}
+
+// StreamHandler receives a stream's events. Calls are serialized and none
+// follows OnClosed.
+type StreamHandler interface {
+	// OnData delivers bytes read from the stream, in order. b belongs to
+	// the handler.
+	OnData(b []byte)
+	// OnWritten reports that n more bytes, in Write order, were handed to
+	// the kernel (the simulated network: put on the wire). One call may
+	// cover part of a Write or several Writes.
+	OnWritten(n int)
+	// OnClosed is the last event: err is nil after our Close, ErrAborted
+	// after our Abort, ErrPeerClosed after an orderly close by the peer,
+	// or an error wrapping ErrReset, ErrTimeout or an I/O failure.
+	OnClosed(err error)
+}
+
+// PeerClosedHandler is a StreamHandler that keeps the stream open for
+// writing after the peer ends its side (TCP half close). Without it, a
+// stream whose peer closes flushes its queued writes and closes itself,
+// reporting OnClosed(ErrPeerClosed).
+type PeerClosedHandler interface {
+	StreamHandler
+	// OnPeerClosed reports that the peer ended its side: no more OnData
+	// follows. The stream stays open for writing until Close or Abort;
+	// if we had already called CloseWrite, OnClosed(ErrPeerClosed)
+	// follows at once.
+	OnPeerClosed()
+}
+
+// Listener accepts streams. Its owner calls Start once with a handler.
+type Listener interface {
+	// Start begins accepting, delivering events to h.
+	Start(h ListenerHandler) error
+	// SetAccepting pauses (false) or resumes (true) accepting. While
+	// paused, new connections wait in the kernel's backlog.
+	SetAccepting(on bool)
+	// Addr is the address the listener is bound to, with the actual port.
+	Addr() netip.AddrPort
+	// Close stops accepting and releases the port. Streams already
+	// accepted are not affected. OnClosed(nil) follows.
+	Close() error
+}
+
+// ListenerHandler receives a listener's events. Calls are serialized and
+// none follows OnClosed.
+type ListenerHandler interface {
+	// OnAccept delivers a new stream, TLS handshake done when the listener
+	// has TLS. The handler owns s and must Start or Close it.
+	OnAccept(s Stream)
+	// OnAcceptError reports a failure that did not stop the listener: a
+	// TLS handshake that failed, a temporary accept error.
+	OnAcceptError(err error)
+	// OnClosed is the last event: nil after Close, otherwise the error that
+	// stopped the listener.
+	OnClosed(err error)
+}
