@@ -1,0 +1,28 @@
+//go:build windows
+
+package osnet
+
+import (
+	"net"
+	"syscall"
+)
+
+// setBroadcast sets SO_BROADCAST; Go turns it on for every datagram socket,
+// and the options say whether it should be.
+func setBroadcast(c *net.UDPConn, on bool) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, v)
+	}); err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,0 +1,360 @@
+package osnet
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/microstack-go/microstack/transports"
+)
+
+// stream is a TCP (or TLS over TCP) connection driven by two goroutines it
+// owns once started: the reader reads and reports OnData, the writer sends
+// the queue and reports OnWritten. Whichever ends last reports OnClosed.
+type stream struct {
+	tcp      *net.TCPConn
+	conn     net.Conn // tcp, or the *tls.Conn over it
+	tlsConn  *tls.Conn
+	local    netip.AddrPort
+	remote   netip.AddrPort
+	readSize int
+
+	mu       sync.Mutex
+	started  bool
+	queue    [][]byte
+	wantFin  bool // CloseWrite asked
+	finDone  bool
+	peerEOF  bool // the peer ended its side and the handler kept ours open
+	closing  bool // Close asked, or the peer closed: flush, then shut
+	reading  bool
+	shut     bool  // the socket is closed; goroutines are ending
+	reason   error // why the stream ended; first one wins
+	reasoned bool
+	live     int           // running goroutines
+	wake     chan struct{} // nudges the writer
+	resume   chan struct{} // nudges a suspended reader
+	done     chan struct{} // closed with shut
+
+	hmu   sync.Mutex // serializes handler calls
+	h     transports.StreamHandler
+	ended bool // OnClosed was called
+}
+
+var _ transports.Stream = (*stream)(nil)
+
+func newStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *stream {
+	s := &stream{
+		tcp:      tc,
+		conn:     tc,
+		local:    tc.LocalAddr().(*net.TCPAddr).AddrPort(),
+		remote:   tc.RemoteAddr().(*net.TCPAddr).AddrPort(),
+		readSize: o.ReadSize,
+		reading:  true,
+		wake:     make(chan struct{}, 1),
+		resume:   make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	if tlc != nil {
+		s.conn, s.tlsConn = tlc, tlc
+	}
+	if s.readSize <= 0 {
+		s.readSize = defaultReadSize
+	}
+	return s
+}
+
+func (s *stream) LocalAddr() netip.AddrPort  { return s.local }
+func (s *stream) RemoteAddr() netip.AddrPort { return s.remote }
+
+func (s *stream) TLS() *tls.ConnectionState {
+	if s.tlsConn == nil {
+		return nil
+	}
+	st := s.tlsConn.ConnectionState()
+	return &st
+}
+
+func (s *stream) Start(h transports.StreamHandler) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return transports.ErrClosed
+	}
+	if s.started {
+		return transports.ErrStarted
+	}
+	s.started, s.h, s.live = true, h, 2
+	go s.readLoop()
+	go s.writeLoop()
+	return nil
+}
+
+func (s *stream) Write(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut || s.closing || s.wantFin {
+		return fmt.Errorf("write to %v: %w", s.remote, transports.ErrClosed)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	s.queue = append(s.queue, b)
+	nudge(s.wake)
+	return nil
+}
+
+func (s *stream) SetReading(on bool) {
+	s.mu.Lock()
+	s.reading = on
+	s.mu.Unlock()
+	if on {
+		nudge(s.resume)
+	}
+}
+
+func (s *stream) CloseWrite() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut || s.closing {
+		return transports.ErrClosed
+	}
+	s.wantFin = true
+	nudge(s.wake)
+	return nil
+}
+
+func (s *stream) Close() error {
+	s.mu.Lock()
+	if s.shut || s.closing {
+		s.mu.Unlock()
+		return transports.ErrClosed
+	}
+	s.closing = true
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		// Nobody will flush: there is no writer before Start.
+		s.shutdown(nil)
+		return nil
+	}
+	nudge(s.wake)
+	return nil
+}
+
+func (s *stream) Abort() error {
+	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		return transports.ErrClosed
+	}
+	s.queue = nil
+	s.mu.Unlock()
+	// SO_LINGER 0 makes close send RST and drop unsent data.
+	_ = s.tcp.SetLinger(0)
+	s.shutdown(transports.ErrAborted)
+	return nil
+}
+
+// shutdown records why the stream ended (unless something did first) and
+// closes the socket, which ends both goroutines.
+func (s *stream) shutdown(reason error) {
+	s.mu.Lock()
+	if !s.reasoned {
+		s.reason, s.reasoned = reason, true
+	}
+	if s.shut {
+		s.mu.Unlock()
+		return
+	}
+	s.shut = true
+	s.queue = nil
+	graceful := s.reason == nil || errors.Is(s.reason, transports.ErrPeerClosed)
+	close(s.done)
+	s.mu.Unlock()
+	if graceful && s.tlsConn != nil {
+		// Sends close_notify; tls bounds that write by 5s.
+		_ = s.tlsConn.Close()
+		return
+	}
+	_ = s.tcp.Close()
+}
+
+// exit is the last thing each goroutine does; the last one out reports
+// OnClosed.
+func (s *stream) exit() {
+	s.mu.Lock()
+	s.live--
+	last := s.live == 0
+	reason := s.reason
+	s.mu.Unlock()
+	if !last {
+		return
+	}
+	s.shutdown(reason) // no-op unless the reader and writer both ended softly
+	s.mu.Lock()
+	reason = s.reason
+	s.mu.Unlock()
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if !s.ended {
+		s.ended = true
+		s.h.OnClosed(reason)
+	}
+}
+
+// emit calls the handler unless the stream has been shut by Abort or an
+// error.
+func (s *stream) emit(f func(transports.StreamHandler)) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.ended {
+		return
+	}
+	f(s.h)
+}
+
+func (s *stream) readLoop() {
+	defer s.exit()
+	buf := make([]byte, s.readSize)
+	for {
+		n, err := s.conn.Read(buf)
+		if n > 0 {
+			data := make([]byte, n)
+			copy(data, buf[:n])
+			// A read made while suspended is held here until resumed:
+			// at most one buffer is read ahead of the handler.
+			if !s.waitReading() {
+				return
+			}
+			s.emit(func(h transports.StreamHandler) { h.OnData(data) })
+		}
+		if err != nil {
+			s.readEnded(err)
+			return
+		}
+	}
+}
+
+// waitReading blocks while reading is suspended; false means the stream was
+// shut meanwhile.
+func (s *stream) waitReading() bool {
+	for {
+		s.mu.Lock()
+		shut, reading := s.shut, s.reading
+		s.mu.Unlock()
+		if shut {
+			return false
+		}
+		if reading {
+			return true
+		}
+		select {
+		case <-s.resume:
+		case <-s.done:
+		}
+	}
+}
+
+func (s *stream) readEnded(err error) {
+	s.mu.Lock()
+	if s.shut {
+		s.mu.Unlock()
+		return // our own Close or Abort ended the read
+	}
+	if !errors.Is(err, io.EOF) {
+		s.mu.Unlock()
+		s.shutdown(readErr(err))
+		return
+	}
+	ph, keepOpen := s.h.(transports.PeerClosedHandler)
+	if keepOpen && !s.wantFin {
+		s.peerEOF = true
+		s.mu.Unlock()
+		s.emit(func(transports.StreamHandler) { ph.OnPeerClosed() })
+		return
+	}
+	// Both sides are done (or the handler does not want half-open
+	// streams): send what is queued, then close.
+	if !s.reasoned {
+		s.reason, s.reasoned = transports.ErrPeerClosed, true
+	}
+	s.closing = true
+	s.mu.Unlock()
+	nudge(s.wake)
+}
+
+// readErr wraps a read failure: a reset, a timeout or another I/O error.
+func readErr(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return transports.ErrClosed
+	}
+	return fmt.Errorf("read: %w", wrapOS(err))
+}
+
+func (s *stream) writeLoop() {
+	defer s.exit()
+	for {
+		s.mu.Lock()
+		switch {
+		case s.shut:
+			s.mu.Unlock()
+			return
+		case len(s.queue) > 0:
+			b := s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+			s.mu.Unlock()
+			if _, err := s.conn.Write(b); err != nil {
+				s.shutdown(fmt.Errorf("write: %w", wrapOS(err)))
+				return
+			}
+			s.emit(func(h transports.StreamHandler) { h.OnWritten(len(b)) })
+		case s.closing:
+			s.mu.Unlock()
+			s.shutdown(nil)
+			return
+		case s.wantFin && !s.finDone:
+			s.finDone = true
+			s.mu.Unlock()
+			if err := s.closeWrite(); err != nil {
+				s.shutdown(fmt.Errorf("close write: %w", wrapOS(err)))
+				return
+			}
+			s.mu.Lock()
+			if s.peerEOF {
+				// Both sides have ended in order: nothing more can happen.
+				if !s.reasoned {
+					s.reason, s.reasoned = transports.ErrPeerClosed, true
+				}
+				s.closing = true
+			}
+			s.mu.Unlock()
+		default:
+			s.mu.Unlock()
+			select {
+			case <-s.wake:
+			case <-s.done:
+			}
+		}
+	}
+}
+
+func (s *stream) closeWrite() error {
+	if s.tlsConn != nil {
+		// close_notify: the peer's TLS layer reads it as end of stream.
+		return s.tlsConn.CloseWrite()
+	}
+	return s.tcp.CloseWrite()
+}
+
+// nudge wakes a goroutine waiting on c without blocking.
+func nudge(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
