@@ -61,6 +61,15 @@ type ChildSpec struct {
 	// mailbox, flush its sockets) before it is stopped by force. Zero means
 	// DefaultShutdown; Brutal stops it at once.
 	Shutdown time.Duration
+	// StopMessage, when not nil, is sent to ask the child to stop gracefully
+	// instead of protoactor's poison pill; the child finishes what it
+	// accepted (flushes a socket, drains its own children) and stops itself.
+	// Child specs of supervisors send Shutdown; a TCP connection's spec sends
+	// its Close command.
+	StopMessage any
+	// Mailbox, when not nil, is the child's mailbox. Set it here rather than
+	// on the props: the supervisor wraps the mailbox to report its length.
+	Mailbox actor.MailboxProducer
 }
 
 func (s ChildSpec) kind() string {
