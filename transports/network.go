@@ -86,6 +86,10 @@ type PacketOptions struct {
 	MaxDatagram int
 	// Broadcast allows sending to broadcast addresses (SO_BROADCAST).
 	Broadcast bool
+	// ReuseAddr lets several sockets bind the same port, as multicast
+	// receivers on a well-known port (mDNS, SSDP) must (SO_REUSEADDR, and
+	// SO_REUSEPORT where the system needs it for that).
+	ReuseAddr bool
 	// TTL is the unicast time-to-live (hop limit for IPv6); zero keeps the
 	// system default.
 	TTL int

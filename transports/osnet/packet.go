@@ -1,6 +1,7 @@
 package osnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -65,10 +66,15 @@ func (n *Network) ListenPacket(local netip.AddrPort, opts transports.PacketOptio
 	} else {
 		la = &net.UDPAddr{Port: int(local.Port())}
 	}
-	c, err := net.ListenUDP(netw, la)
+	lc := net.ListenConfig{}
+	if opts.ReuseAddr {
+		lc.Control = reuseAddr
+	}
+	pc, err := lc.ListenPacket(context.Background(), netw, la.String())
 	if err != nil {
 		return nil, fmt.Errorf("listen packet %v: %w", local, wrapOS(err))
 	}
+	c := pc.(*net.UDPConn)
 	bound := c.LocalAddr().(*net.UDPAddr)
 	p := &packetConn{
 		c:         c,

@@ -2,7 +2,12 @@
 
 package osnet
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // setBroadcast leaves the platform's default.
 func setBroadcast(*net.UDPConn, bool) error { return nil }
+
+func reuseAddr(_, _ string, _ syscall.RawConn) error { return nil }

@@ -26,3 +26,19 @@ func setBroadcast(c *net.UDPConn, on bool) error {
 	}
 	return serr
 }
+
+// reuseAddr sets SO_REUSEADDR, and SO_REUSEPORT on the BSDs, where UDP
+// sockets sharing a port need both (as Go's own ListenMulticastUDP does).
+func reuseAddr(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		if serr == nil && soReusePort != 0 {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, soReusePort, 1)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}

@@ -26,3 +26,16 @@ func setBroadcast(c *net.UDPConn, on bool) error {
 	}
 	return serr
 }
+
+// reuseAddr sets SO_REUSEADDR, which on Windows lets datagram sockets share
+// a port.
+func reuseAddr(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
