@@ -120,6 +120,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.whichChildren(ctx)
 	case *Exec:
 		s.exec(ctx, m)
+	case *Sync:
+		s.sync(ctx.Sender())
 	}
 }
 
@@ -437,6 +439,13 @@ func (s *supervisor) shutdownCmd(sender *actor.PID) {
 			s.reply(sender, &ShutdownReport{NotStopped: notStopped})
 			s.ctx.Stop(s.ctx.Self())
 		})
+	})
+}
+
+func (s *supervisor) sync(sender *actor.PID) {
+	s.enqueue(func() {
+		s.reply(sender, &Synced{})
+		s.next()
 	})
 }
 

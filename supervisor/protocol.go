@@ -76,3 +76,11 @@ type ChildInfo struct {
 type Exec struct {
 	Fn func(ctx actor.Context)
 }
+
+// Sync is answered with Synced once every operation the supervisor had
+// queued before it (starting its children, restarts in progress) is done.
+// The runtime's Start uses it to return only when every child has started.
+type Sync struct{}
+
+// Synced answers Sync.
+type Synced struct{}

@@ -98,7 +98,8 @@ type Entry struct {
 	mu       sync.Mutex
 	counters map[string]*atomic.Int64
 	names    []string
-	onStop   []func()
+	onStop   map[uint64]func()
+	hookSeq  uint64
 }
 
 // Path returns the actor's path (its PID's Id).
@@ -174,14 +175,26 @@ func (e *Entry) SetRestarts(n int) {
 }
 
 // OnStop registers f to run once when the actor stops (after its Stopped
-// message), for resources tied to the actor's life such as timers.
-func (e *Entry) OnStop(f func()) {
+// message), for resources tied to the actor's life such as timers. The
+// returned function unregisters f; call it when the resource ends first, so
+// that a long-lived actor does not collect hooks.
+func (e *Entry) OnStop(f func()) (remove func()) {
 	if e == nil {
-		return
+		return func() {}
 	}
 	e.mu.Lock()
-	e.onStop = append(e.onStop, f)
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	if e.onStop == nil {
+		e.onStop = make(map[uint64]func())
+	}
+	e.hookSeq++
+	id := e.hookSeq
+	e.onStop[id] = f
+	return func() {
+		e.mu.Lock()
+		delete(e.onStop, id)
+		e.mu.Unlock()
+	}
 }
 
 // Info is a point-in-time copy of an Entry.
