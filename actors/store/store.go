@@ -167,6 +167,10 @@ func (s *storeActor) accept(ctx actor.Context, r request) {
 }
 
 func (s *storeActor) start(ctx actor.Context) {
+	if stale(ctx) {
+		s.state = closed
+		return
+	}
 	s.log = s.opts.Logger.With("actor", ctx.Self().Id, "kind", Kind)
 	s.clk = s.opts.Clock
 	s.stats = inspect.Of(ctx)
@@ -225,6 +229,16 @@ func (s *storeActor) replay(ctx actor.Context, stash []request) {
 	}
 }
 
+// stale reports whether this incarnation was started after its actor had
+// stopped. protoactor handles a Restart that was queued behind a Stop (a
+// failure racing with a stop request) by incarnating the stopped actor
+// again, out of the process registry; such an incarnation must not open the
+// store, or it would hold the directory lock for ever.
+func stale(ctx actor.Context) bool {
+	_, ok := ctx.ActorSystem().ProcessRegistry.Get(ctx.Self())
+	return !ok
+}
+
 // goDo runs f in a goroutine the actor owns and delivers its result.
 func (s *storeActor) goDo(f func() any) {
 	s.wg.Add(1)
@@ -269,7 +283,7 @@ func (s *storeActor) drain(ctx actor.Context) {
 // every waiting command and closes badger.
 func (s *storeActor) release(ctx actor.Context) {
 	if s.self == nil {
-		return // never started
+		return // never started, or a stale incarnation
 	}
 	if s.gcTimer != nil {
 		s.gcTimer.Stop()

@@ -234,7 +234,7 @@ func apply(txn *badger.Txn, writes []storemsg.Write) error {
 		}
 		if err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) {
-				return err
+				return fmt.Errorf("%w (%v)", storemsg.ErrTooBig, err)
 			}
 			return fmt.Errorf("key %q: %w", truncate(w.Key), err)
 		}

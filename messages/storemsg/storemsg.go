@@ -35,6 +35,9 @@ var (
 	// ErrWrongKey means the store is encrypted with another key than the
 	// one given, or is encrypted and no key was given.
 	ErrWrongKey = errors.New("store: wrong encryption key")
+	// ErrTooBig answers a Batch (or a value) too big to be written in one
+	// transaction; split it.
+	ErrTooBig = errors.New("store: write too big for one transaction")
 	// ErrUnavailable answers commands while the store could not be opened.
 	ErrUnavailable = errors.New("store: unavailable")
 )
