@@ -1,0 +1,28 @@
+# The two commands a person needs are `go run ./cmd/demo` and `make test`.
+# `make test` installs what the tests need and the machine lacks, then runs
+# every test with the race detector.
+
+GO ?= go
+TEST_FLAGS ?= -race -timeout 20m
+
+.PHONY: test setup vet bench cross
+
+test: setup
+	$(GO) test $(TEST_FLAGS) ./...
+
+# setup installs the system packages and npm packages later tests use. It
+# changes nothing when they are present.
+setup:
+	bash tests/setup.sh
+
+vet:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./tests/... ./actors/...
+
+cross:
+	GOOS=windows $(GO) build ./...
+	GOOS=darwin $(GO) build ./...
+	GOOS=freebsd $(GO) build ./...

@@ -1,0 +1,123 @@
+// Command demo is the microstack demo agent: a chain whose services show the
+// runtime at work. It starts the chain, logs the actor tree, stops gracefully
+// on SIGINT or SIGTERM (within the shutdown timeouts of its services) and
+// restarts the chain on SIGHUP.
+//
+//	go run ./cmd/demo [flags]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// config is what the flags say.
+type config struct {
+	data      string
+	console   string
+	heartbeat time.Duration
+	logLevel  slog.Level
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "microstack")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "microstack")
+	}
+	return filepath.Join(os.TempDir(), "microstack")
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.data, "data", defaultDataDir(), "`DIR` where the agent keeps its state")
+	fs.StringVar(&c.console, "console", "127.0.0.1:8470", "`ADDR` of the web console (reserved: the console is not served yet)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 10*time.Second, "how often the agent logs a heartbeat with its uptime")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: demo [flags]\n\nThe microstack demo agent. SIGINT/SIGTERM stop it gracefully; SIGHUP restarts its chain.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	if c.heartbeat <= 0 {
+		return c, errors.New("--heartbeat must be positive")
+	}
+	return c, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	a, err := newAgent(cfg, log, stdout)
+	if err != nil {
+		log.Error("agent did not start", "err", err)
+		return 1
+	}
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("SIGHUP: restarting the chain")
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := a.restart(ctx)
+				cancel()
+				if err != nil {
+					log.Error("restart failed", "err", err)
+				}
+				continue
+			}
+			log.Info("stopping", "signal", sig.String())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := a.stop(ctx)
+			cancel()
+			if err != nil {
+				log.Error("stop", "err", err)
+				return 1
+			}
+			return 0
+		case <-a.rt.Done():
+			if err := a.rt.Wait(); err != nil {
+				log.Error("chain ended", "err", err)
+				return 1
+			}
+			return 0
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/microstack-go/microstack/runtime/testkit"
+)
+
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
+
+// buildDemo builds the demo binary once per test run.
+func buildDemo(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "demo")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build demo: %v", err)
+	}
+	return bin
+}
+
+// lineWaiter reads a process's stdout and lets a test wait for a line.
+type lineWaiter struct {
+	lines chan string
+}
+
+func watchLines(r io.Reader) *lineWaiter {
+	w := &lineWaiter{lines: make(chan string, 256)}
+	go func() {
+		defer close(w.lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			w.lines <- sc.Text()
+		}
+	}()
+	return w
+}
+
+func (w *lineWaiter) waitFor(t *testing.T, prefix string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-w.lines:
+			if !ok {
+				t.Fatalf("output ended before %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) || strings.Contains(l, "msg="+prefix) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no line %q within 20s", prefix)
+		}
+	}
+}
+
+func TestDemoRestartsOnSIGHUPAndStopsGracefullyOnSIGTERM(t *testing.T) {
+	bin := buildDemo(t)
+	data := filepath.Join(t.TempDir(), "state")
+	cmd := exec.Command(bin, "--data", data, "--heartbeat", "50ms")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := watchLines(stdout)
+	logs := watchLines(stderr)
+	lines.waitFor(t, "agent: started")
+	lines.waitFor(t, "agent: actor tree")
+	logs.waitFor(t, "heartbeat")
+	if st, err := os.Stat(data); err != nil || !st.IsDir() {
+		t.Fatalf("--data dir not created: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	lines.waitFor(t, "agent: restarted (0 did not stop in time)")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	lines.waitFor(t, "agent: stopped")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo did not exit within 10s of SIGTERM")
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, flag := range []string{"-data", "-console", "-heartbeat", "-log-level"} {
+		if !strings.Contains(errOut.String(), flag) {
+			t.Fatalf("--help does not document %s:\n%s", flag, errOut.String())
+		}
+	}
+	errOut.Reset()
+	if code := run([]string{"--heartbeat", "-1s"}, &out, &errOut); code != 2 {
+		t.Fatalf("bad --heartbeat exit %d", code)
+	}
+	if code := run([]string{"--no-such-flag"}, &out, &errOut); code != 2 {
+		t.Fatalf("unknown flag exit %d", code)
+	}
+}
