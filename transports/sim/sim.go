@@ -260,7 +260,8 @@ type TraceEvent struct {
 	At time.Duration
 	// Kind names the step: send, deliver, duplicate, drop-loss,
 	// drop-partition, drop-full, drop-noport, retransmit, hold, syn,
-	// accept, refused, fin, rst, timeout, partition, heal.
+	// accept, connect, refused, dial-failed, tls-failed, fin, rst,
+	// timeout, partition, heal.
 	Kind  string
 	Proto string // "tcp", "udp" or empty
 	From  netip.AddrPort

@@ -493,6 +493,7 @@ func (h *Host) dial(ctx context.Context, remote netip.AddrPort, opts transports.
 		if s.connecting {
 			s.connecting, s.dead, s.localClosed = false, true, true
 			s.wire = nil
+			n.record(TraceEvent{Kind: "dial-failed", Proto: "tcp", From: s.local, To: s.remote, Note: "context done"})
 			n.mu.Unlock()
 			err := ctx.Err()
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -525,6 +526,7 @@ func (n *Network) dialFail(s *stream, err error) {
 	}
 	s.connecting, s.dead, s.localClosed = false, true, true
 	s.wire = nil
+	n.record(TraceEvent{Kind: "dial-failed", Proto: "tcp", From: s.local, To: s.remote, Note: err.Error()})
 	s.dialDone <- err
 }
 
