@@ -97,7 +97,9 @@ func startChild(gen int, spec *procmsg.Spawn, o Options, deliver func(any)) (*ch
 	if o.PTY {
 		env := cmd.Env
 		if env == nil {
-			env = os.Environ()
+			// The actor's own TERM describes its terminal, if any, not
+			// this one.
+			env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "TERM=") })
 		}
 		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "TERM=") }) {
 			env = append(slices.Clip(env), "TERM=xterm-256color")

@@ -26,7 +26,7 @@ type Options struct {
 	Start *procmsg.Spawn
 	// PTY runs the child under a pseudo-terminal (as MeshAgent does for
 	// terminal sessions): its standard input, output and error are the
-	// terminal, TERM is xterm-256color unless Env sets it, and the child
+	// terminal, TERM is xterm-256color unless Spawn.Env sets it, and the child
 	// leads a new session. There are no Stderr events.
 	PTY bool
 	// Rows and Cols size the pseudo-terminal. Defaults 25 and 80, as
