@@ -75,10 +75,9 @@ type stdinJob struct {
 	close bool
 }
 
-// startChild starts spec as o says and the goroutines that serve it; they
-// report through deliver. It blocks on fork and exec, so the actor runs it in
-// a goroutine of its own.
-func startChild(gen int, spec *procmsg.Spawn, o Options, deliver func(any)) (*child, error) {
+// startChild starts spec as o says. It blocks on fork and exec, so the
+// actor runs it in a goroutine of its own.
+func startChild(gen int, spec *procmsg.Spawn, o Options) (*child, error) {
 	if spec.Path == "" {
 		return nil, errors.New("process: empty path")
 	}
@@ -137,14 +136,20 @@ func startChild(gen int, spec *procmsg.Spawn, o Options, deliver func(any)) (*ch
 	}
 	c.pid = cmd.Process.Pid
 	c.started = time.Now()
+	return c, nil
+}
+
+// serve starts the goroutines that read, write and wait for the child. The
+// actor calls it once it knows the child, so that no result of the child
+// reaches the actor before the child itself.
+func (c *child) serve(readSize int, deliver func(any)) {
 	for i, f := range c.output {
 		c.wg.Add(1)
-		go c.read(stream(i), f, o.ReadSize, deliver)
+		go c.read(stream(i), f, readSize, deliver)
 	}
 	c.wg.Add(2)
 	go c.write(deliver)
 	go c.wait(deliver)
-	return c, nil
 }
 
 // pipes returns stdin's read and write ends, stdout's and stderr's.

@@ -20,15 +20,17 @@ func Example() {
 
 	done := make(chan struct{})
 	var proc *actor.PID
+	var out []byte
+	var acks []any
 	handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *procmsg.Stdout:
-			fmt.Printf("stdout: %q\n", m.Data)
+			out = append(out, m.Data...)
 			ctx.Send(proc, &messages.ResumeReading{Credits: 1})
 		case *messages.WriteAck:
-			fmt.Println("written:", m.Ack)
+			acks = append(acks, m.Ack)
 		case *procmsg.Exited:
-			fmt.Println("exit code:", m.Code)
+			fmt.Printf("written: %v\nstdout: %q\nexit code: %d\n", acks, out, m.Code)
 			close(done)
 		}
 	}))
@@ -45,7 +47,7 @@ func Example() {
 	system.Root.Send(proc, &procmsg.CloseStdin{})
 	<-done
 	// Output:
-	// written: greeting
+	// written: [greeting]
 	// stdout: "hello\n"
 	// exit code: 0
 }

@@ -232,7 +232,7 @@ func (p *procActor) spawnChild(ctx actor.Context, r request) {
 	p.resetFlow()
 	gen, opts := p.gen, p.opts
 	p.goDo(func() any {
-		c, err := startChild(gen, m, opts, p.deliver)
+		c, err := startChild(gen, m, opts)
 		return started{gen: gen, c: c, err: err}
 	})
 }
@@ -269,6 +269,7 @@ func (p *procActor) started(ctx actor.Context, m started) {
 		return
 	}
 	p.c = m.c
+	m.c.serve(p.opts.ReadSize, p.deliver)
 	p.stats.Add("spawns", 1)
 	p.log.Debug("process: started", "path", p.spawn.Path, "pid", m.c.pid)
 	if p.closing {
