@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,8 +231,40 @@ func (c *child) signalGroup(sig syscall.Signal) error {
 }
 
 // groupAlive reports whether any process of the child's group is left.
+// Zombies do not count: they are dead, and the orphans among them are
+// init's to reap, which may take a while (or, in a container whose init
+// does not reap, for ever).
 func (c *child) groupAlive() bool {
-	return syscall.Kill(-c.pid, 0) == nil
+	if syscall.Kill(-c.pid, 0) != nil {
+		return false
+	}
+	live, ok := liveMembers(c.pid)
+	return !ok || live
+}
+
+// liveMembers reports whether /proc lists a process of group pgid that is
+// not a zombie; ok is false when /proc cannot be read.
+func liveMembers(pgid int) (live, ok bool) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return false, false
+	}
+	want := strconv.Itoa(pgid)
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:])) // state, ppid, pgrp, ...
+		if len(f) >= 3 && f[2] == want && f[0] != "Z" {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 // close stops the goroutines and releases the files. The child must be

@@ -15,8 +15,9 @@ import (
 // plain pipes, as the actor's own user, with no timeout.
 type Options struct {
 	// Handler receives the child's events (Stdout, Stderr, Exited,
-	// messages.Passive). Default: the sender of Spawn. A messages.Register
-	// changes it later.
+	// messages.Passive). Default: the sender of Spawn, so set it when Spawn
+	// is sent with RequestFuture, whose future takes one reply only. A
+	// messages.Register changes it later.
 	Handler *actor.PID
 	// Start, when set, is spawned as soon as the actor starts, with Handler
 	// as its handler, so that a supervisor can run a helper program as a
