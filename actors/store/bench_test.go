@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +21,8 @@ var benchValue = make([]byte, 128)
 // putThroughActor puts b.N keys through a store actor from writers
 // goroutines, each waiting for its acknowledgement.
 func putThroughActor(b *testing.B, opts store.Options, writers int) {
-	sys := actor.NewActorSystem()
+	quiet := slog.New(slog.DiscardHandler)
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	defer sys.Shutdown()
 	pid := sys.Root.Spawn(store.Props(opts))
 	defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
