@@ -21,6 +21,7 @@ import (
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/procmsg"
 	"github.com/microstack-go/microstack/runtime/inspect"
+	"github.com/microstack-go/microstack/supervisor"
 )
 
 func TestMain(m *testing.M) {
@@ -464,5 +465,15 @@ func TestStartFromOptionsStopsActorAfterCleanExit(t *testing.T) {
 			t.Fatal("actor still alive after its program exited")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestChildSpecShutdownCoversGrace(t *testing.T) {
+	spec := process.ChildSpec("helper", process.Options{Start: &procmsg.Spawn{Path: "true"}, Grace: 2 * time.Second})
+	if spec.Name != "helper" || spec.Kind != process.Kind || spec.Restart != supervisor.Transient || spec.Shutdown <= 2*time.Second || spec.Props == nil {
+		t.Fatalf("spec = %+v", spec)
+	}
+	if s := process.ChildSpec("shell", process.Options{}); s.Restart != supervisor.Temporary {
+		t.Fatalf("spec without Start restarts %v", s.Restart)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/runtime/clock"
 	"github.com/microstack-go/microstack/runtime/inspect"
+	"github.com/microstack-go/microstack/supervisor"
 )
 
 const crashWriterEnv = "MICROSTACK_STORE_CRASH_WRITER"
@@ -636,4 +637,21 @@ func crashWriter(dir string) int {
 // couple of megabytes is too big for one.
 func tinyMemtable(o badger.Options) badger.Options {
 	return o.WithMemTableSize(1 << 20).WithValueThreshold(1 << 10)
+}
+
+func TestChildSpecRunsAPermanentStore(t *testing.T) {
+	spec := store.ChildSpec("settings", store.Options{InMemory: true})
+	if spec.Name != "settings" || spec.Kind != store.Kind || spec.Restart != supervisor.Permanent || spec.Props == nil {
+		t.Fatalf("spec = %+v", spec)
+	}
+	sys := newSystem(t)
+	pid := spawnProps(t, sys, spec.Props())
+	must[*storemsg.Stored](t, sys, pid, &storemsg.Put{Key: []byte("k"), Value: []byte("v")})
+}
+
+func spawnProps(t testing.TB, sys *actor.ActorSystem, props *actor.Props) *actor.PID {
+	t.Helper()
+	pid := sys.Root.Spawn(props)
+	t.Cleanup(func() { stop(t, sys, pid) })
+	return pid
 }
