@@ -477,3 +477,22 @@ func TestChildSpecShutdownCoversGrace(t *testing.T) {
 		t.Fatalf("spec without Start restarts %v", s.Restart)
 	}
 }
+
+func TestCreditsRunOutThenPassiveThenResume(t *testing.T) {
+	sys := newSystem(t)
+	p := newProbe(t, sys)
+	pid := spawnActor(t, sys, process.Options{Handler: p.pid, Credits: 1})
+	start(t, sys, pid, "sh", "-c", "for i in 1 2 3 4 5; do echo $i; sleep 0.02; done")
+	first, ok := p.next(t).(*procmsg.Stdout)
+	if !ok {
+		t.Fatal("first event is not Stdout")
+	}
+	if _, ok := p.next(t).(*messages.Passive); !ok {
+		t.Fatal("no Passive once the credit was used")
+	}
+	sys.Root.Send(pid, &messages.ResumeReading{}) // unlimited from now on
+	r := p.untilExited(t)
+	if out := string(first.Data) + r.stdout.String(); out != "1\n2\n3\n4\n5\n" || r.exited.Code != 0 {
+		t.Fatalf("output %q exited %+v", out, r.exited)
+	}
+}

@@ -655,3 +655,32 @@ func spawnProps(t testing.TB, sys *actor.ActorSystem, props *actor.Props) *actor
 	t.Cleanup(func() { stop(t, sys, pid) })
 	return pid
 }
+
+// TestGracefulStopCommitsAcceptedWrites stops a store with a poison pill
+// right behind 200 unanswered puts: the last groups are still pending or in
+// flight when it stops, and the stop commits and answers them.
+func TestGracefulStopCommitsAcceptedWrites(t *testing.T) {
+	sys := newSystem(t)
+	opts := diskOpts(t)
+	pid := sys.Root.Spawn(store.Props(opts))
+	must[*storemsg.Checked](t, sys, pid, &storemsg.Has{Key: []byte("warm")})
+	var futures []*actor.Future
+	for i := range 200 {
+		futures = append(futures, sys.Root.RequestFuture(pid, &storemsg.Put{Key: []byte(fmt.Sprintf("k%03d", i)), Value: []byte("v")}, wait))
+	}
+	if err := sys.Root.PoisonFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range futures {
+		if res, err := f.Result(); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		} else if _, ok := res.(*storemsg.Stored); !ok {
+			t.Fatalf("put %d answered %+v", i, res)
+		}
+	}
+	pid = spawn(t, sys, opts)
+	page := must[*storemsg.Listed](t, sys, pid, &storemsg.List{Prefix: []byte("k"), Limit: 1000, KeysOnly: true})
+	if len(page.Items) != 200 {
+		t.Fatalf("%d of 200 acknowledged puts on disk", len(page.Items))
+	}
+}
