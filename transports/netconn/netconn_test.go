@@ -1,0 +1,143 @@
+package netconn_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microstack-go/microstack/runtime/testkit"
+	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/netconn"
+	"github.com/microstack-go/microstack/transports/osnet"
+	"github.com/microstack-go/microstack/transports/sim"
+)
+
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
+
+type side struct {
+	name           string
+	server, client transports.Network
+	addr           netip.AddrPort // where the server listens
+}
+
+func networks(t *testing.T) []side {
+	os := osnet.New(osnet.Options{})
+	simnet := sim.New(sim.Config{Seed: 1, Link: sim.LinkConfig{Latency: time.Millisecond}})
+	srv := simnet.AddHost("server", netip.MustParseAddr("10.0.0.1"))
+	cli := simnet.AddHost("client", netip.MustParseAddr("10.0.0.2"))
+	return []side{
+		{"os", os, os, netip.MustParseAddrPort("127.0.0.1:0")},
+		{"sim", srv, cli, netip.MustParseAddrPort("10.0.0.1:80")},
+	}
+}
+
+// net/http's server and client, unchanged, over both networks.
+func TestNetHTTPRunsOverStreams(t *testing.T) {
+	for _, n := range networks(t) {
+		t.Run(n.name, func(t *testing.T) {
+			l, err := n.server.Listen(n.addr, transports.ListenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nl, err := netconn.Listen(l, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				w.Write(bytes.ToUpper(body))
+			})}
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(nl) }()
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+				<-done
+			})
+			tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				s, err := n.client.Dial(ctx, nl.Addr().(*net.TCPAddr).AddrPort(), transports.DialOptions{})
+				if err != nil {
+					return nil, err
+				}
+				return netconn.New(s, 0)
+			}}
+			t.Cleanup(tr.CloseIdleConnections)
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			big := strings.Repeat("abcdefgh", 100_000) // 800 KB: more than the read buffer
+			for i, body := range []string{"hello", big, "again"} {
+				resp, err := client.Post("http://server/", "text/plain", strings.NewReader(body))
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				got, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(got) != strings.ToUpper(body) {
+					t.Fatalf("request %d: %d bytes, err %v", i, len(got), err)
+				}
+			}
+		})
+	}
+}
+
+func TestDeadlinesAndClose(t *testing.T) {
+	osn := osnet.New(osnet.Options{})
+	l, err := osn.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl, err := netconn.Listen(l, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nl.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := nl.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	s, err := osn.Dial(context.Background(), l.Addr(), transports.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netconn.New(s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past deadline: %v", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	if _, err := peer.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ok" {
+		t.Fatalf("read %q %v", buf[:n], err)
+	}
+	peer.Close()
+	if _, err := c.Read(buf); err != io.EOF {
+		t.Fatalf("read after peer close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	if _, err := nl.Accept(); err == nil {
+		t.Fatal("Accept after Close succeeded")
+	}
+}
