@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -137,7 +138,43 @@ func TestDeadlinesAndClose(t *testing.T) {
 	if _, err := c.Read(buf); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("read after close: %v", err)
 	}
+	if err := nl.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := nl.Accept(); err == nil {
 		t.Fatal("Accept after Close succeeded")
 	}
+}
+
+// A net/http client reaches a server on the simulated network through a
+// netconn.Conn.
+func Example() {
+	simnet := sim.New(sim.Config{Seed: 7})
+	server := simnet.AddHost("server", netip.MustParseAddr("10.0.0.1"))
+	client := simnet.AddHost("client", netip.MustParseAddr("10.0.0.2"))
+	l, _ := server.Listen(netip.MustParseAddrPort("10.0.0.1:80"), transports.ListenOptions{})
+	nl, _ := netconn.Listen(l, 0)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from "+r.Host)
+	})}
+	go srv.Serve(nl)
+	defer srv.Close()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		s, err := client.Dial(ctx, netip.MustParseAddrPort("10.0.0.1:80"), transports.DialOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return netconn.New(s, 0)
+	}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://server.sim/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(string(body))
+	// Output:
+	// hello from server.sim
 }
