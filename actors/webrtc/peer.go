@@ -77,11 +77,22 @@ type peer struct {
 	waiting []*actor.PID
 }
 
-// Messages from pion's callbacks.
+// Messages from pion's callbacks. Each names its connection: a restarted
+// peer still receives the callbacks of its predecessor's connection, closed
+// on restart, and ignores them.
 type (
-	localCandidate struct{ c *pion.ICECandidate }
-	stateChanged   struct{ s pion.PeerConnectionState }
-	remoteChannel  struct{ dc *pion.DataChannel }
+	localCandidate struct {
+		pc *pion.PeerConnection
+		c  *pion.ICECandidate
+	}
+	stateChanged struct {
+		pc *pion.PeerConnection
+		s  pion.PeerConnectionState
+	}
+	remoteChannel struct {
+		pc *pion.PeerConnection
+		dc *pion.DataChannel
+	}
 )
 
 // Receive is the table of contents of the peer actor.
@@ -105,11 +116,17 @@ func (p *peer) Receive(ctx actor.Context) {
 	case *messages.Register:
 		p.handler = m.Handler
 	case localCandidate:
-		p.localCandidate(ctx, m.c)
+		if m.pc == p.pc {
+			p.localCandidate(ctx, m.c)
+		}
 	case stateChanged:
-		p.stateChanged(ctx, m.s)
+		if m.pc == p.pc {
+			p.stateChanged(ctx, m.s)
+		}
 	case remoteChannel:
-		p.remoteChannel(ctx, m.dc)
+		if m.pc == p.pc {
+			p.remoteChannel(ctx, m.dc)
+		}
 	default:
 		p.fail(ctx, ctx.Sender(), m, fmt.Errorf("webrtc: %T: %w", m, messages.ErrUnknownCommand))
 	}
@@ -131,9 +148,9 @@ func (p *peer) start(ctx actor.Context) {
 	p.pc = pc
 	// pion calls these on its own goroutines: they only send messages.
 	root, self := p.root, p.self
-	pc.OnICECandidate(func(c *pion.ICECandidate) { root.Send(self, localCandidate{c}) })
-	pc.OnConnectionStateChange(func(s pion.PeerConnectionState) { root.Send(self, stateChanged{s}) })
-	pc.OnDataChannel(func(dc *pion.DataChannel) { root.Send(self, remoteChannel{dc}) })
+	pc.OnICECandidate(func(c *pion.ICECandidate) { root.Send(self, localCandidate{pc, c}) })
+	pc.OnConnectionStateChange(func(s pion.PeerConnectionState) { root.Send(self, stateChanged{pc, s}) })
+	pc.OnDataChannel(func(dc *pion.DataChannel) { root.Send(self, remoteChannel{pc, dc}) })
 }
 
 // release closes the pion connection and waits for its goroutines; the
@@ -282,9 +299,6 @@ func (p *peer) localCandidate(ctx actor.Context, c *pion.ICECandidate) {
 }
 
 func (p *peer) stateChanged(ctx actor.Context, s pion.PeerConnectionState) {
-	if p.pc == nil {
-		return
-	}
 	p.tell(ctx, &rtcmsg.ConnectionStateChanged{State: rtcmsg.ConnectionState(s.String())})
 	if s == pion.PeerConnectionStateClosed && !p.closing {
 		// The remote closed (DTLS close_notify): the connection cannot be
@@ -317,9 +331,6 @@ func (p *peer) openDataChannel(ctx actor.Context, m *rtcmsg.OpenDataChannel) {
 }
 
 func (p *peer) remoteChannel(ctx actor.Context, dc *pion.DataChannel) {
-	if p.pc == nil {
-		return
-	}
 	p.spawnChannel(ctx, dc, p.handler, true)
 }
 
