@@ -8,6 +8,8 @@ set -euo pipefail
 # command -> Debian package
 declare -A need=(
   [ip]=iproute2
+  [chromium]=chromium
+  [turnserver]=coturn
 )
 
 missing=()
