@@ -110,10 +110,10 @@ func (r *halfRec) OnPeerClosed() {
 
 // acceptor collects accepted streams and accept errors.
 type acceptor struct {
-	mu      sync.Mutex
-	streams []transports.Stream
-	errs    []error
-	closed  bool
+	mu       sync.Mutex
+	streams  []transports.Stream
+	errs     []error
+	closed   bool
 	onAccept func(transports.Stream)
 }
 

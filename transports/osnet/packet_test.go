@@ -18,8 +18,12 @@ type pktRec struct {
 	closed bool
 }
 
-func (r *pktRec) OnPacket(p transports.Packet) { r.mu.Lock(); r.pkts = append(r.pkts, p); r.mu.Unlock() }
-func (r *pktRec) OnClosed(error)               { r.mu.Lock(); r.closed = true; r.mu.Unlock() }
+func (r *pktRec) OnPacket(p transports.Packet) {
+	r.mu.Lock()
+	r.pkts = append(r.pkts, p)
+	r.mu.Unlock()
+}
+func (r *pktRec) OnClosed(error) { r.mu.Lock(); r.closed = true; r.mu.Unlock() }
 
 func (r *pktRec) got() []transports.Packet {
 	r.mu.Lock()

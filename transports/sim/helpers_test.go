@@ -150,7 +150,13 @@ func (r *rec) OnData(b []byte) {
 	}
 }
 
-func (r *rec) OnWritten(n int) { r.enter(); defer r.leave(); r.mu.Lock(); r.written += n; r.mu.Unlock() }
+func (r *rec) OnWritten(n int) {
+	r.enter()
+	defer r.leave()
+	r.mu.Lock()
+	r.written += n
+	r.mu.Unlock()
+}
 
 func (r *rec) OnClosed(err error) {
 	r.enter()
@@ -172,8 +178,12 @@ type pktRec struct {
 	pkts []transports.Packet
 }
 
-func (r *pktRec) OnPacket(p transports.Packet) { r.mu.Lock(); r.pkts = append(r.pkts, p); r.mu.Unlock() }
-func (r *pktRec) OnClosed(error)               {}
+func (r *pktRec) OnPacket(p transports.Packet) {
+	r.mu.Lock()
+	r.pkts = append(r.pkts, p)
+	r.mu.Unlock()
+}
+func (r *pktRec) OnClosed(error) {}
 
 func (r *pktRec) got() []transports.Packet {
 	r.mu.Lock()
