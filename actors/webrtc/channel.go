@@ -42,9 +42,10 @@ type channel struct {
 	readerDone chan struct{}
 	maxSend    int
 
-	refused  []*actor.PID // told WritingResumed when the buffer drains
-	closing  bool         // our Close is in progress
-	reported bool         // messages.Closed was sent
+	suspended bool         // a Send was refused; refuse all until resumed
+	resumers  []*actor.PID // asked ResumeWriting, told WritingResumed
+	closing   bool         // our Close is in progress
+	reported  bool         // messages.Closed was sent
 }
 
 // Messages from pion's callbacks and the channel's reader.
@@ -73,6 +74,8 @@ func (c *channel) Receive(ctx actor.Context) {
 		c.send(ctx, m)
 	case received:
 		c.received(ctx, m)
+	case *rtcmsg.ResumeWriting:
+		c.resumeWriting(ctx)
 	case lowWater:
 		c.resume(ctx)
 	case *rtcmsg.Close:
@@ -176,7 +179,7 @@ func (c *channel) send(ctx actor.Context, m *rtcmsg.Send) {
 		return
 	}
 	buffered := int(c.dc.BufferedAmount())
-	if buffered > 0 && buffered+len(m.Data) > c.opts.HighWater {
+	if c.suspended || buffered > 0 && buffered+len(m.Data) > c.opts.HighWater {
 		c.refuse(ctx, to, m, buffered)
 		return
 	}
@@ -196,30 +199,43 @@ func (c *channel) send(ctx actor.Context, m *rtcmsg.Send) {
 	}
 }
 
+// refuse answers a Send that does not fit, and suspends writing: every
+// later Send is refused too, until the writer asks ResumeWriting, so that
+// a writer that pipelines never sees a later Send accepted before an
+// earlier refused one.
 func (c *channel) refuse(ctx actor.Context, to *actor.PID, m *rtcmsg.Send, buffered int) {
 	c.stats.Add("refused", 1)
+	c.suspended = true
 	if to != nil {
 		ctx.Send(to, &messages.WriteRefused{Cmd: m, Buffered: buffered})
-		known := false
-		for _, pid := range c.refused {
-			known = known || pid.Equal(to)
-		}
-		if !known {
-			c.refused = append(c.refused, to)
-		}
 	}
-	if buffered <= c.opts.LowWater {
-		// Already drained below the mark: no low-water event will come.
+}
+
+// resumeWriting answers WritingResumed once the buffer has drained to the
+// low-water mark, at once when it already has.
+func (c *channel) resumeWriting(ctx actor.Context) {
+	to := ctx.Sender()
+	if to == nil {
+		to = c.handler
+	}
+	if to != nil {
+		c.resumers = append(c.resumers, to)
+	}
+	if !c.suspended || c.rwc == nil || int(c.dc.BufferedAmount()) <= c.opts.LowWater {
 		c.resume(ctx)
 	}
 }
 
-// resume tells the writers that were refused that they may send again.
+// resume ends a suspension and tells the writers that asked.
 func (c *channel) resume(ctx actor.Context) {
-	for _, pid := range c.refused {
+	if len(c.resumers) == 0 {
+		return // nobody asked yet; ResumeWriting checks the buffer itself
+	}
+	c.suspended = false
+	for _, pid := range c.resumers {
 		ctx.Send(pid, &messages.WritingResumed{})
 	}
-	c.refused = c.refused[:0]
+	c.resumers = c.resumers[:0]
 }
 
 // close resets the channel's stream; the reader ends once the remote has

@@ -22,12 +22,12 @@ func TestMain(m *testing.M) {
 const wait = 15 * time.Second
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	system   *actor.ActorSystem
 	registry *inspect.Registry
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	system := testkit.NewSystem(t)
 	reg := inspect.NewRegistry(nil)
 	inspect.Install(system, reg)
@@ -69,7 +69,7 @@ func (e *env) peerProps(name string, opts webrtc.Options, wrap func(*actor.Props
 
 // negotiate runs offer and answer between a and b without trickle: each
 // description carries every candidate.
-func negotiate(t *testing.T, a, b side) {
+func negotiate(t testing.TB, a, b side) {
 	t.Helper()
 	a.probe.Send(a.peer, &rtcmsg.CreateOffer{WaitForCandidates: true})
 	offer := testkit.FishFor[*rtcmsg.LocalDescription](a.probe, wait, nil)
@@ -105,7 +105,7 @@ func (e *env) pair(label string, open *rtcmsg.OpenDataChannel, optsA, optsB webr
 }
 
 // messagesUntil collects the Message events of p until n have arrived.
-func messagesUntil(t *testing.T, p *testkit.Probe, n int) []*rtcmsg.Message {
+func messagesUntil(t testing.TB, p *testkit.Probe, n int) []*rtcmsg.Message {
 	t.Helper()
 	var out []*rtcmsg.Message
 	for len(out) < n {

@@ -35,6 +35,7 @@ func TestBackPressureRefusesPastHighWaterAndResumes(t *testing.T) {
 			if m.Buffered <= 0 {
 				t.Fatalf("refused with %d bytes buffered", m.Buffered)
 			}
+			a.probe.Send(chA.Channel, &rtcmsg.ResumeWriting{})
 			testkit.FishFor[*messages.WritingResumed](a.probe, wait, nil)
 		default:
 			t.Fatalf("unexpected %T %+v", m, m)

@@ -14,11 +14,14 @@
 // DataChannelOpened, Message, messages.Closed) go to the actor's handler,
 // which messages.Register changes.
 //
-// Data channel back-pressure works as for TCP: a Send that would push the
-// channel's buffered amount past its high-water mark is answered with
-// messages.WriteRefused, and messages.WritingResumed follows once the buffer
-// drains below the low-water mark. Send.Data follows the ownership rule of
-// package messages.
+// Data channel back-pressure follows Akka IO's NACK-with-suspend: a Send
+// that would push the channel's buffered amount past its high-water mark is
+// answered with messages.WriteRefused, and so is every later Send, until the
+// writer sends ResumeWriting; messages.WritingResumed answers it once the
+// buffer has drained to the low-water mark. The writer then resends, in
+// order, what was refused. A writer that pipelines Sends therefore never
+// sees a later one accepted before an earlier refused one. Send.Data
+// follows the ownership rule of package messages.
 package rtcmsg
 
 import (
@@ -193,7 +196,8 @@ type DataChannelOpened struct {
 
 // Send sends one message on a data channel. Answered with messages.WriteAck
 // when Ack is not nil and the message is handed to SCTP; with
-// messages.WriteRefused past the high-water mark; with CommandFailed
+// messages.WriteRefused past the high-water mark or while writing is
+// suspended (see ResumeWriting); with CommandFailed
 // wrapping ErrMessageTooLarge or messages.ErrNotConnected.
 type Send struct {
 	Data []byte
@@ -202,6 +206,12 @@ type Send struct {
 	// Ack, when not nil, is returned in a messages.WriteAck.
 	Ack any
 }
+
+// ResumeWriting asks a data channel that refused a Send to accept Sends
+// again. Answered with messages.WritingResumed once the channel's buffered
+// amount has drained to its low-water mark (at once when it has, or when
+// nothing was refused).
+type ResumeWriting struct{}
 
 // Message is one message received on a data channel, sent to the channel's
 // handler. Channel is the data channel actor it came from.
