@@ -16,7 +16,10 @@ import (
 // A binding server on loopback, and a client asking it for the client's own
 // address as the server sees it.
 func Example() {
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return testkit.QuietLogger() }))
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return testkit.QuietLogger() }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
 	defer system.Shutdown()
 	loopback := netip.MustParseAddrPort("127.0.0.1:0")
 
