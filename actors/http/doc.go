@@ -1,0 +1,71 @@
+// Package http is microstack's HTTP/1.1 server and client as actors, the
+// counterparts of MicroStack's ILibWebServer and ILibWebClient; WebSockets
+// are in the sub-package websocket. Messages are in messages/httpmsg.
+//
+// The package is named http, like its folder, because that is what it
+// provides and Go names a package after the last element of its import path
+// (tcp, udp, store beside it); inside, and in callers that need both, the
+// standard library is imported as nethttp, so that every reference says which
+// of the two it means. A caller that uses only this package writes http.Props.
+//
+// # Server
+//
+// The server actor (Props, ChildSpec) listens on its Endpoints, plain or TLS,
+// through a transports.Network (the operating system's, or the simulated
+// one) and serves them with net/http's own server over transports/netconn:
+// parsing, keep-alive, pipelined requests answered in order, chunked bodies
+// both ways, Expect: 100-continue, header and body limits and the read,
+// write and idle timeouts are net/http's, configured with bounded defaults.
+// A Route maps a ServeMux pattern to one of
+//
+//   - a handler actor, which receives an *httpmsg.Request (body read whole,
+//     up to the limit) and answers with an *httpmsg.Response, or streams
+//     one: StreamResponse, WriteBody (each a flushed chunk, acknowledged and
+//     refused past a high-water mark), EndResponse. A handler that does not
+//     answer within HandlerTimeout yields 504; one that is gone yields 503,
+//     as does a server with MaxInFlight requests already waiting on actors;
+//   - a plain nethttp.Handler, mounted as under nethttp.Server;
+//   - a folder of static files, served through an os.Root;
+//   - a WebSocket upgrade, each socket an actor.
+//
+// Middleware wraps routes, chosen by pattern.
+//
+// Each connection is a session actor (kind "http.session") under the server,
+// with counters of requests and bytes; httpmsg.SessionOpened and
+// SessionClosed go to Options.Events, and httpmsg.CloseSession closes it.
+//
+// # Request framing
+//
+// net/http accepts a request with both Content-Length and Transfer-Encoding:
+// chunked (it drops Content-Length) and keeps the connection, which RFC 9112
+// section 6.1 forbids, since that disagreement is how requests are smuggled
+// past a proxy. The server checks framing itself: each connection's bytes
+// are also fed, as net/http reads them, to a check that finds each request's
+// header block, parses it with net/textproto and skips its body with
+// net/http/httputil's chunked reader or by its Content-Length, so it follows
+// request boundaries the way net/http does. Before a request reaches its
+// route, the handler asks the check for that request's verdict; a request
+// with both framing headers, a repeated Content-Length, or a bare LF ending
+// a header line gets 400 and its connection is closed. The cost is a
+// goroutine and a copy of the bytes per connection; Options.AllowAmbiguousFraming
+// turns it off.
+//
+// # Client
+//
+// The client actor (ClientProps, ClientChildSpec) speaks to one origin with
+// net/http's Transport over the same netconn adapter: *httpmsg.Request
+// commands are answered with *httpmsg.Response or messages.CommandFailed.
+// Connections are kept alive and reused, at most MaxConns at once; requests
+// with Pipeline set are sent one after another on one connection in the
+// order received (MicroStack's ILibWebClient_PipelineRequest). Redirects are
+// followed up to a bound, TLS peers are verified (and may be pinned with
+// transports/certs), an HTTP proxy may be named, and a response body may be
+// streamed as BodyChunk events paced by ReadBody credits.
+//
+// # Goroutines
+//
+// net/http's goroutines talk to the actors only by messages; Receive never
+// blocks on the network, except when the server stops: it then drains
+// (nethttp.Server.Shutdown within ShutdownTimeout, then Close) and returns
+// once net/http's goroutines have ended.
+package http

@@ -1,0 +1,348 @@
+package http
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/httpmsg"
+)
+
+// An exchange is one request to a handler actor. net/http's goroutine for
+// the request reads the body, spawns the exchange's actor (the request's
+// ReplyTo) and writes what the actor passes it through a bounded channel of
+// parts; the actor checks the handler's commands and accounts for
+// back-pressure. The goroutine owns the timeouts and stops the actor when
+// the request is done, so a reply that comes too late goes to dead letters.
+
+type partKind int
+
+const (
+	partFull partKind = iota // a whole Response
+	partHead                 // StreamResponse
+	partData                 // WriteBody
+	partEnd                  // EndResponse
+	partFail                 // the server answers status itself
+)
+
+type part struct {
+	kind   partKind
+	status int
+	header nethttp.Header
+	body   []byte
+	ack    any
+	to     *actor.PID
+}
+
+// maxParts bounds the parts queued between the actor and the writer.
+const maxParts = 64
+
+// wrote tells the exchange that the writer wrote a part of n bytes.
+type wrote struct {
+	n   int
+	ack any
+	to  *actor.PID
+}
+
+func (*wrote) IgnoreDeadLetterLogging() {}
+
+// finished tells the exchange that the writer is done. It is a user message,
+// not a Stop, so that the acknowledgements queued before it are sent first.
+type finished struct{}
+
+func (*finished) IgnoreDeadLetterLogging() {}
+
+type exchangeState int
+
+const (
+	awaiting exchangeState = iota
+	streaming
+	answered
+)
+
+type exchange struct {
+	sh      *shared
+	req     *httpmsg.Request
+	handler *actor.PID
+	parts   chan part
+
+	state   exchangeState
+	queued  int
+	refused []*actor.PID
+}
+
+// Receive is the table of contents of an exchange.
+func (x *exchange) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		x.req.ReplyTo = ctx.Self()
+		ctx.Request(x.handler, x.req)
+	case *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.ReceiveTimeout:
+	case *httpmsg.Response:
+		x.respond(ctx, m)
+	case *httpmsg.StreamResponse:
+		x.stream(ctx, m)
+	case *httpmsg.WriteBody:
+		x.writeBody(ctx, m)
+	case *httpmsg.EndResponse:
+		x.end(ctx, m)
+	case *wrote:
+		x.wrote(ctx, m)
+	case *finished:
+		ctx.Stop(ctx.Self())
+	case *actor.DeadLetterResponse:
+		// The handler is gone: the request was sent to dead letters.
+		if x.state == awaiting {
+			x.state = answered
+			x.parts <- part{kind: partFail, status: nethttp.StatusServiceUnavailable}
+		}
+	default:
+		x.fail(ctx, m, fmt.Errorf("http: %T: %w", m, messages.ErrUnknownCommand))
+	}
+}
+
+func (x *exchange) respond(ctx actor.Context, m *httpmsg.Response) {
+	if x.state != awaiting {
+		x.fail(ctx, m, httpmsg.ErrNoResponse)
+		return
+	}
+	x.state = answered
+	x.parts <- part{kind: partFull, status: m.Status, header: m.Header, body: m.Body}
+}
+
+func (x *exchange) stream(ctx actor.Context, m *httpmsg.StreamResponse) {
+	if x.state != awaiting {
+		x.fail(ctx, m, httpmsg.ErrNoResponse)
+		return
+	}
+	x.state = streaming
+	x.parts <- part{kind: partHead, status: m.Status, header: m.Header}
+}
+
+func (x *exchange) writeBody(ctx actor.Context, m *httpmsg.WriteBody) {
+	if x.state != streaming {
+		x.fail(ctx, m, httpmsg.ErrNoResponse)
+		return
+	}
+	to := ctx.Sender()
+	// One slot stays free for EndResponse.
+	if x.queued+len(m.Data) > x.sh.opts.HighWater || len(x.parts) >= maxParts-1 {
+		if to != nil {
+			x.refused = appendOnce(x.refused, to)
+			ctx.Send(to, &messages.WriteRefused{Cmd: m, Buffered: x.queued})
+		}
+		return
+	}
+	x.queued += len(m.Data)
+	x.parts <- part{kind: partData, body: m.Data, ack: m.Ack, to: to}
+}
+
+func (x *exchange) end(ctx actor.Context, m *httpmsg.EndResponse) {
+	if x.state != streaming {
+		x.fail(ctx, m, httpmsg.ErrNoResponse)
+		return
+	}
+	x.state = answered
+	x.parts <- part{kind: partEnd, header: m.Trailer}
+}
+
+func (x *exchange) wrote(ctx actor.Context, m *wrote) {
+	x.queued -= m.n
+	if m.ack != nil && m.to != nil {
+		ctx.Send(m.to, &messages.WriteAck{Ack: m.ack})
+	}
+	if len(x.refused) > 0 && x.queued <= x.sh.opts.LowWater {
+		for _, pid := range x.refused {
+			ctx.Send(pid, &messages.WritingResumed{})
+		}
+		x.refused = nil
+	}
+}
+
+func (x *exchange) fail(ctx actor.Context, cmd any, err error) {
+	if ctx.Sender() != nil {
+		ctx.Respond(&messages.CommandFailed{Cmd: cmd, Err: err})
+	}
+}
+
+func appendOnce(list []*actor.PID, pid *actor.PID) []*actor.PID {
+	for _, p := range list {
+		if p.Equal(pid) {
+			return list
+		}
+	}
+	return append(list, pid)
+}
+
+// actorRoute is the net/http side of a route served by a handler actor.
+func (sh *shared) actorRoute(handler *actor.PID, limit int64) nethttp.Handler {
+	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		select {
+		case sh.inflight <- struct{}{}:
+			defer func() { <-sh.inflight }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			nethttp.Error(w, "503 Service Unavailable: too many requests in progress", nethttp.StatusServiceUnavailable)
+			return
+		}
+		if r.ContentLength > limit {
+			nethttp.Error(w, "413 Content Too Large", nethttp.StatusRequestEntityTooLarge)
+			return
+		}
+		body, err := io.ReadAll(nethttp.MaxBytesReader(w, r.Body, limit))
+		if err != nil {
+			if mbe := (*nethttp.MaxBytesError)(nil); errors.As(err, &mbe) {
+				nethttp.Error(w, "413 Content Too Large", nethttp.StatusRequestEntityTooLarge)
+			} else {
+				nethttp.Error(w, "400 Bad Request: "+err.Error(), nethttp.StatusBadRequest)
+			}
+			return
+		}
+		if len(body) == 0 {
+			body = nil
+		}
+		req := sh.request(r, body)
+		x := &exchange{sh: sh, req: req, handler: handler, parts: make(chan part, maxParts)}
+		pid := sh.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return x }))
+		defer sh.root.Send(pid, &finished{})
+		sh.write(w, r, x.parts, pid)
+	})
+}
+
+func (sh *shared) request(r *nethttp.Request, body []byte) *httpmsg.Request {
+	req := &httpmsg.Request{
+		Method:  r.Method,
+		Target:  r.RequestURI,
+		Header:  r.Header,
+		Body:    body,
+		ID:      sh.ids.Add(1),
+		Proto:   r.Proto,
+		Host:    r.Host,
+		Path:    r.URL.Path,
+		Pattern: r.Pattern,
+		Trailer: r.Trailer,
+		TLS:     r.TLS,
+	}
+	req.Remote, _ = netip.ParseAddrPort(r.RemoteAddr)
+	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
+		req.Session = c.session
+		req.Local = c.Stream().LocalAddr()
+	}
+	if names := wildcards(r.Pattern); len(names) > 0 {
+		req.PathValues = make(map[string]string, len(names))
+		for _, n := range names {
+			req.PathValues[n] = r.PathValue(n)
+		}
+	}
+	return req
+}
+
+// wildcards lists the wildcard names of a ServeMux pattern.
+func wildcards(pattern string) []string {
+	var names []string
+	for {
+		i := strings.IndexByte(pattern, '{')
+		if i < 0 {
+			return names
+		}
+		pattern = pattern[i+1:]
+		j := strings.IndexByte(pattern, '}')
+		if j < 0 {
+			return names
+		}
+		name := pattern[:j]
+		name = strings.TrimSuffix(name, "...")
+		if name != "$" {
+			names = append(names, name)
+		}
+		pattern = pattern[j+1:]
+	}
+}
+
+// write writes the parts of an exchange's response as they come, within the
+// handler timeout for each, and the write timeout for each write.
+func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, parts <-chan part, pid *actor.PID) {
+	rc := nethttp.NewResponseController(w)
+	timer := time.NewTimer(sh.opts.HandlerTimeout)
+	defer timer.Stop()
+	next := func() (part, bool) {
+		select {
+		case p := <-parts:
+			return p, true
+		case <-timer.C:
+			return part{}, false
+		case <-r.Context().Done():
+			// The client went away; net/http closes the connection.
+			panic(nethttp.ErrAbortHandler)
+		}
+	}
+	p, ok := next()
+	if !ok {
+		nethttp.Error(w, "504 Gateway Timeout: the handler did not answer in time", nethttp.StatusGatewayTimeout)
+		return
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(sh.opts.WriteTimeout))
+	switch p.kind {
+	case partFail:
+		nethttp.Error(w, fmt.Sprintf("%d %s", p.status, nethttp.StatusText(p.status)), p.status)
+		return
+	case partFull:
+		copyHeader(w.Header(), p.header)
+		if w.Header().Get("Content-Length") == "" && w.Header().Get("Transfer-Encoding") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(p.body)))
+		}
+		w.WriteHeader(status(p.status))
+		_, _ = w.Write(p.body)
+		return
+	}
+	// A streamed response.
+	copyHeader(w.Header(), p.header)
+	w.Header().Del("Content-Length")
+	w.WriteHeader(status(p.status))
+	_ = rc.Flush()
+	for {
+		timer.Reset(sh.opts.HandlerTimeout)
+		p, ok := next()
+		if !ok {
+			// Ending the chunked body would tell the client it is whole.
+			panic(nethttp.ErrAbortHandler)
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(sh.opts.WriteTimeout))
+		switch p.kind {
+		case partData:
+			if _, err := w.Write(p.body); err != nil {
+				panic(nethttp.ErrAbortHandler)
+			}
+			if err := rc.Flush(); err != nil {
+				panic(nethttp.ErrAbortHandler)
+			}
+			sh.root.Send(pid, &wrote{n: len(p.body), ack: p.ack, to: p.to})
+		case partEnd:
+			for k, v := range p.header {
+				w.Header()[nethttp.TrailerPrefix+k] = v
+			}
+			return
+		}
+	}
+}
+
+func status(code int) int {
+	if code == 0 {
+		return nethttp.StatusOK
+	}
+	return code
+}
+
+func copyHeader(dst, src nethttp.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}
