@@ -191,8 +191,12 @@ func reply(w http.ResponseWriter, code int, body any) {
 type session struct {
 	peerOpts Options
 	done     func(*actor.PID)
-	peer     *actor.PID
-	stats    *inspect.Entry
+	// sink, for a WebSocket session, carries the peer's answer, candidates
+	// and failures to the client; nil for a POSTed offer, whose answer
+	// goes to the request's future.
+	sink  func(TrickleMessage)
+	peer  *actor.PID
+	stats *inspect.Entry
 }
 
 // Receive is the table of contents of the session actor.
@@ -203,7 +207,15 @@ func (s *session) Receive(ctx actor.Context) {
 	case *actor.Stopped:
 		s.done(ctx.Self())
 	case *rtcmsg.SetRemoteDescription, *rtcmsg.AddRemoteCandidate:
-		ctx.Forward(s.peer) // the peer answers the original sender
+		if s.sink != nil {
+			ctx.Request(s.peer, m) // the answer and failures come back here
+		} else {
+			ctx.Forward(s.peer) // the peer answers the original sender
+		}
+	case *rtcmsg.LocalDescription, *rtcmsg.LocalCandidate, *rtcmsg.GatheringComplete, *messages.CommandFailed:
+		if s.sink != nil {
+			s.trickled(m)
+		}
 	case *rtcmsg.Message:
 		s.echo(ctx, m)
 	case *rtcmsg.ConnectionStateChanged:

@@ -47,8 +47,13 @@ func TestSignalingAnswersAnOfferAndEchoesChannels(t *testing.T) {
 		t.Fatalf("POST offer: %d %v", code, answer)
 	}
 	c.probe.Send(c.peer, &rtcmsg.SetRemoteDescription{Type: rtcmsg.Answer, SDP: answer["sdp"]})
-	ch1 := opened(c.probe, "echo")
-	ch2 := opened(c.probe, "echo-2")
+	// The two channels open in either order.
+	open := map[string]*rtcmsg.DataChannelOpened{}
+	for len(open) < 2 {
+		m := testkit.FishFor[*rtcmsg.DataChannelOpened](c.probe, wait, nil)
+		open[m.Label] = m
+	}
+	ch1, ch2 := open["echo"], open["echo-2"]
 	c.probe.Send(ch1.Channel, &rtcmsg.Send{Data: []byte("one"), Text: true})
 	c.probe.Send(ch2.Channel, &rtcmsg.Send{Data: []byte{2}})
 	for range 2 {
