@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/microstack-go/microstack/actors/logging"
+	"github.com/microstack-go/microstack/actors/store"
+	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/runtime"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
@@ -20,38 +28,97 @@ import (
 type agent struct {
 	cfg config
 	log *slog.Logger
+	hub *logging.Hub
 	out io.Writer
 	rt  *runtime.Runtime
+	id  string
 }
 
-func newAgent(cfg config, log *slog.Logger, out io.Writer) (*agent, error) {
+// Keys the agent keeps in its store.
+const keyAgentID = "agent/id"
+
+func newAgent(cfg config, stderr io.Writer, out io.Writer) (*agent, error) {
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
-	a := &agent{cfg: cfg, log: log, out: out}
+	// Every record goes to the hub (for the console's live log) and on to
+	// stderr.
+	hub := logging.NewHub(logging.Options{
+		Level: cfg.logLevel,
+		Next:  slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}),
+	})
+	a := &agent{cfg: cfg, log: slog.New(hub.Handler()), hub: hub, out: out}
 	a.rt = runtime.New(runtime.Options{
 		Name:     "agent",
-		Logger:   log,
+		Logger:   a.log,
 		Children: a.services(),
 	})
 	start := time.Now()
 	if err := a.rt.Start(); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "agent: started in %v, data in %s\n", time.Since(start).Round(time.Millisecond), cfg.data)
+	fmt.Fprintf(out, "agent: started in %v, data in %s\n", time.Since(start).Round(10*time.Microsecond), cfg.data)
+	if err := a.identity(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = a.rt.Stop(ctx)
+		return nil, err
+	}
 	a.printTree()
 	return a, nil
 }
 
-// services are the chain's children, in start order.
+// services are the chain's children, in start order: the log first so that
+// every later service's logs reach it, the store before the services that
+// keep state in it.
 func (a *agent) services() []supervisor.ChildSpec {
 	return []supervisor.ChildSpec{
+		logging.ChildSpec("log", a.hub),
+		store.ChildSpec("store", store.Options{Dir: filepath.Join(a.cfg.data, "store"), Create: true, Logger: a.log.With("module", "store")}),
 		{
 			Name:  "heartbeat",
 			Kind:  "demo.heartbeat",
 			Props: func() *actor.Props { return heartbeatProps(a.cfg.heartbeat, a.log) },
 		},
 	}
+}
+
+func (a *agent) pid(name string) *actor.PID {
+	return actor.NewPID(a.rt.System().Address(), "agent/"+name)
+}
+
+// ask sends a command to one of the agent's services and waits for the
+// answer; a CommandFailed comes back as its error.
+func (a *agent) ask(service string, cmd any) (any, error) {
+	res, err := a.rt.System().Root.RequestFuture(a.pid(service), cmd, 10*time.Second).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", service, err)
+	}
+	if f, ok := res.(*messages.CommandFailed); ok {
+		return nil, f
+	}
+	return res, nil
+}
+
+// identity reads the agent's id from the store, making one on first start.
+func (a *agent) identity() error {
+	res, err := a.ask("store", &storemsg.Get{Key: []byte(keyAgentID)})
+	switch {
+	case err == nil:
+		a.id = string(res.(*storemsg.Got).Value)
+		fmt.Fprintf(a.out, "agent: id %s (kept in the store)\n", a.id)
+		return nil
+	case !errors.Is(err, storemsg.ErrNotFound):
+		return fmt.Errorf("read agent id: %w", err)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	a.id = hex.EncodeToString(b)
+	if _, err := a.ask("store", &storemsg.Put{Key: []byte(keyAgentID), Value: []byte(a.id)}); err != nil {
+		return fmt.Errorf("save agent id: %w", err)
+	}
+	fmt.Fprintf(a.out, "agent: id %s (new)\n", a.id)
+	return nil
 }
 
 func (a *agent) restart(ctx context.Context) error {

@@ -79,17 +79,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "demo:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	a, err := newAgent(cfg, log, stdout)
+	a, err := newAgent(cfg, stderr, stdout)
 	if err != nil {
-		log.Error("agent did not start", "err", err)
+		fmt.Fprintln(stderr, "demo: agent did not start:", err)
 		return 1
 	}
+	log := a.log
 	for {
 		select {
 		case sig := <-sigs:

@@ -126,3 +126,53 @@ func TestDemoFlags(t *testing.T) {
 		t.Fatalf("unknown flag exit %d", code)
 	}
 }
+
+// runOnce starts the demo, waits for its id line, stops it with SIGINT and
+// returns the id line.
+func runOnce(t *testing.T, bin, data string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "--data", data, "--log-level", "warn")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := watchLines(stdout)
+	var idLine string
+	deadline := time.After(20 * time.Second)
+	for idLine == "" {
+		select {
+		case l, ok := <-lines.lines:
+			if !ok {
+				t.Fatal("demo output ended before its id line")
+			}
+			if strings.HasPrefix(l, "agent: id ") {
+				idLine = l
+			}
+		case <-deadline:
+			t.Fatal("no id line within 20s")
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	lines.waitFor(t, "agent: stopped")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo exit: %v", err)
+	}
+	return idLine
+}
+
+func TestDemoKeepsItsStateAcrossStarts(t *testing.T) {
+	bin := buildDemo(t)
+	data := t.TempDir()
+	first := runOnce(t, bin, data)
+	second := runOnce(t, bin, data)
+	id := strings.Fields(first)[2]
+	if !strings.HasSuffix(first, "(new)") || second != "agent: id "+id+" (kept in the store)" {
+		t.Fatalf("first start %q, second start %q", first, second)
+	}
+}
