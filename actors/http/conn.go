@@ -29,6 +29,9 @@ var (
 	ErrAmbiguousFraming = errors.New("http: ambiguous request framing")
 	// ErrBareLF: a header line ended by LF without CR (section 2.2).
 	ErrBareLF = errors.New("http: bare LF in request header")
+	// ErrObsFold: a header field value continued on the next line (obs-fold,
+	// section 5.2), which net/http would join silently.
+	ErrObsFold = errors.New("http: obsolete line folding in request header")
 	// errUnchecked: the framing check could not follow the connection's
 	// framing up to this request; the server cannot tell where the request
 	// started, so it does not trust it.
@@ -86,6 +89,7 @@ type conn struct {
 
 	requests atomic.Int64 // requests begun, as net/http's handlers see them
 	check    *framing
+	refused  atomic.Bool // reads end: the connection closes after its answer
 }
 
 func newConn(nc *netconn.Conn, tls, guard bool, maxHeader int) *conn {
@@ -97,6 +101,9 @@ func newConn(nc *netconn.Conn, tls, guard bool, maxHeader int) *conn {
 }
 
 func (c *conn) Read(p []byte) (int, error) {
+	if c.refused.Load() {
+		return 0, io.EOF
+	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.stats.Add("bytes_in", int64(n))
@@ -124,6 +131,14 @@ func (c *conn) stopCheck() {
 	if c.check != nil {
 		c.check.stop()
 	}
+}
+
+// refuse ends reading: net/http, which would otherwise read the rest of a
+// refused request's body before closing, sees the end of the stream and
+// closes the connection once its answer is sent.
+func (c *conn) refuse() {
+	c.refused.Store(true)
+	c.stopCheck()
 }
 
 // verdict returns the framing check's verdict on the next request of the
@@ -256,6 +271,9 @@ func readHead(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader, error, err
 		if first && (string(line) == "\r\n" || string(line) == "\n") {
 			block = block[:0] // an empty line before a request is allowed
 			continue
+		}
+		if !first && (line[0] == ' ' || line[0] == '\t') && verdict == nil {
+			verdict = ErrObsFold
 		}
 		first = false
 		if len(line) < 2 || line[len(line)-2] != '\r' {

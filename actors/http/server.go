@@ -363,6 +363,8 @@ func (sh *shared) top(next nethttp.Handler) nethttp.Handler {
 				c.stats.Add("rejected", 1)
 				w.Header().Set("Connection", "close")
 				nethttp.Error(w, "400 Bad Request: "+err.Error(), nethttp.StatusBadRequest)
+				_ = nethttp.NewResponseController(w).Flush()
+				c.refuse()
 				return
 			}
 			c.stats.Add("requests", 1)
