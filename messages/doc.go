@@ -21,9 +21,11 @@
 // Back-pressure is part of the protocol. A write can ask for an
 // acknowledgement (WriteAck) once its bytes are handed to the kernel. A send
 // buffer has a high-water mark past which writes are refused with
-// WriteRefused, followed by WritingResumed once the buffer drains below its
-// low-water mark. Reading can be suspended and resumed. No queue in the
-// runtime grows without bound.
+// WriteRefused; every later write is refused too until the sender asks
+// ResumeWriting, answered with WritingResumed once the buffer has drained
+// below its low-water mark (Akka IO's NACK-with-suspend, which keeps writes
+// in order when a sender has several in flight). Reading can be suspended
+// and resumed. No queue in the runtime grows without bound.
 //
 // # Ownership of byte slices
 //

@@ -52,15 +52,22 @@ type WriteAck struct {
 }
 
 // WriteRefused answers a write that would push the send buffer past its
-// high-water mark. Nothing of the refused write was queued; the handler
-// resends it after WritingResumed. Cmd is the refused command.
+// high-water mark. Nothing of the refused write was queued. From then on
+// every write is refused, so that writes a sender has in flight cannot
+// overtake the refused one, until the sender asks ResumeWriting (Akka IO's
+// NACK-with-suspend). Cmd is the refused command.
 type WriteRefused struct {
 	Cmd      any
 	Buffered int // bytes queued when the write was refused
 }
 
-// WritingResumed follows a WriteRefused once the send buffer has drained
-// below its low-water mark.
+// ResumeWriting asks a connection that refused a write to accept writes
+// again. It is answered with WritingResumed once the send buffer has drained
+// below its low-water mark (at once if it already has); the sender then
+// resends the refused writes, in order.
+type ResumeWriting struct{}
+
+// WritingResumed answers ResumeWriting: writes are accepted again.
 type WritingResumed struct{}
 
 // SuspendReading stops delivery of received data until ResumeReading. The

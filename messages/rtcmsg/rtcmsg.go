@@ -28,6 +28,8 @@ import (
 	"errors"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/microstack-go/microstack/messages"
 )
 
 // Errors a caller can test for with errors.Is on CommandFailed.Err.
@@ -207,11 +209,9 @@ type Send struct {
 	Ack any
 }
 
-// ResumeWriting asks a data channel that refused a Send to accept Sends
-// again. Answered with messages.WritingResumed once the channel's buffered
-// amount has drained to its low-water mark (at once when it has, or when
-// nothing was refused).
-type ResumeWriting struct{}
+// ResumeWriting is the shared messages.ResumeWriting: it asks a data
+// channel that refused a Send to accept Sends again.
+type ResumeWriting = messages.ResumeWriting
 
 // Message is one message received on a data channel, sent to the channel's
 // handler. Channel is the data channel actor it came from.
