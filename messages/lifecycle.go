@@ -70,3 +70,19 @@ func (e *ChildRestarted) ActorPath() string { return e.Path }
 
 // ActorPath implements LifecycleEvent.
 func (e *Escalated) ActorPath() string { return e.Path }
+
+// Crash is fault injection: an actor tracked by the runtime (every actor a
+// supervisor starts, and every actor spawned through inspect.Spawn) panics
+// when it receives Crash, so that its supervisor's handling can be watched.
+// The web console's crash button sends it. Reason becomes the panic value.
+type Crash struct {
+	Reason string
+}
+
+// Error makes the crash's reason the failure's error text.
+func (c *Crash) Error() string {
+	if c.Reason == "" {
+		return "crashed on purpose"
+	}
+	return "crashed on purpose: " + c.Reason
+}

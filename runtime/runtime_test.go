@@ -339,3 +339,19 @@ func TestTreeShowsKindsStatesMailboxesAndCounters(t *testing.T) {
 		t.Fatalf("entry %+v", tree[1])
 	}
 }
+
+func TestCrashMessageMakesATrackedActorFailAndRestart(t *testing.T) {
+	rec := &recorder{}
+	rt := newChain(t, runtime.Options{Children: []supervisor.ChildSpec{rec.spec("w", nil)}})
+	probe := testkit.NewProbe(t, rt.System())
+	defer rt.SubscribeActor(probe.PID)()
+	rt.System().Root.Send(actor.NewPID(rt.System().Address(), "chain/w"), &messages.Crash{Reason: "test"})
+	failed := testkit.Expect[*messages.ChildFailed](probe, 0)
+	if failed.Path != "chain/w" || failed.Reason.Error() != "crashed on purpose: test" {
+		t.Fatalf("failure %+v", failed)
+	}
+	testkit.FishFor[*messages.ChildStarted](probe, 0, nil)
+	if got := rec.take(); !slices.Equal(got, []string{"w started", "w stopping", "w started"}) {
+		t.Fatalf("lifecycle %v", got)
+	}
+}

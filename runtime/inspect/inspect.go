@@ -20,6 +20,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/extensions"
+
+	"github.com/microstack-go/microstack/messages"
 )
 
 var extensionID = extensions.NextExtensionID()
@@ -300,8 +302,9 @@ func Of(ctx interface {
 // Spawn spawns props as a child of parent under name (a generated unique name
 // when name is empty) and tracks it as kind until it stops. mailbox, when not
 // nil, replaces the props' mailbox; it must be set here rather than on props
-// because the registry wraps the mailbox to read its length. Without a
-// registry in the system, Spawn is parent.SpawnNamed.
+// because the registry wraps the mailbox to read its length. A tracked actor
+// panics on messages.Crash (fault injection), whatever its own Receive does.
+// Without a registry in the system, Spawn is parent.SpawnNamed.
 func Spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer) (*actor.PID, error) {
 	if name == "" {
 		name = kind + "-" + parent.ActorSystem().ProcessRegistry.NextId()
@@ -337,6 +340,8 @@ func Spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, m
 					e.SetState(Restarting)
 				case *actor.Stopping:
 					e.SetState(Stopping)
+				case *messages.Crash:
+					panic(env.Message)
 				}
 				next(c, env)
 				if _, ok := env.Message.(*actor.Stopped); ok {
