@@ -134,7 +134,7 @@ func (x *exchange) writeBody(ctx actor.Context, m *httpmsg.WriteBody) {
 	}
 	to := ctx.Sender()
 	// One slot stays free for EndResponse.
-	if x.queued+len(m.Data) > x.sh.opts.HighWater || len(x.parts) >= maxParts-1 {
+	if (x.queued > 0 && x.queued+len(m.Data) > x.sh.opts.HighWater) || len(x.parts) >= maxParts-1 {
 		if to != nil {
 			x.refused = appendOnce(x.refused, to)
 			ctx.Send(to, &messages.WriteRefused{Cmd: m, Buffered: x.queued})

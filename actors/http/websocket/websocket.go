@@ -151,6 +151,7 @@ type socket struct {
 	wg     sync.WaitGroup
 	gate   *gate
 	jobs   chan job
+	shut   bool // jobs is closed
 
 	open      bool
 	closing   bool // Close was asked: the end is ours
@@ -381,7 +382,8 @@ func (s *socket) send(ctx actor.Context, cmd any, typ cws.MessageType, data []by
 		return
 	}
 	to := s.replyTo(ctx)
-	if s.queued+len(data) > s.opts.HighWater || len(s.jobs) == cap(s.jobs) {
+	// A message larger than the mark still goes out when the queue is empty.
+	if (s.queued > 0 && s.queued+len(data) > s.opts.HighWater) || len(s.jobs) == cap(s.jobs) {
 		s.refused = appendOnce(s.refused, to)
 		ctx.Send(to, &messages.WriteRefused{Cmd: cmd, Buffered: s.queued})
 		return
@@ -426,7 +428,14 @@ func (s *socket) closeCmd(ctx actor.Context, m *wsmsg.Close) {
 		return
 	}
 	s.jobs <- job{close: m}
-	close(s.jobs)
+	s.closeJobs()
+}
+
+func (s *socket) closeJobs() {
+	if s.jobs != nil && !s.shut {
+		s.shut = true
+		close(s.jobs)
+	}
 }
 
 func (s *socket) readEnded(ctx actor.Context, m readEnded) {
@@ -509,6 +518,7 @@ func (s *socket) shutdown() {
 	}
 	s.cancel()
 	s.gate.close()
+	s.closeJobs()
 	if s.conn != nil {
 		_ = s.conn.CloseNow()
 	}
