@@ -83,6 +83,7 @@ type peer struct {
 	discoverymsg.Peer
 	lastTime  uint64
 	lastNonce [8]byte
+	announced []netip.AddrPort // services as announced, before resolve
 	expiry    time.Duration
 	addrSeen  time.Time
 }
@@ -335,7 +336,6 @@ func (d *discovery) update(ctx actor.Context, p *peer, b beacon, from netip.Addr
 		delete(d.lost, b.ID)
 		d.stats.Set("peers", int64(len(d.peers)))
 	}
-	services := resolve(b.Services, from.Addr())
 	period := time.Duration(b.Period) * time.Millisecond
 	if period <= 0 {
 		period = d.opts.Period
@@ -344,20 +344,36 @@ func (d *discovery) update(ctx actor.Context, p *peer, b beacon, from netip.Addr
 	p.expiry = time.Duration(d.opts.MissedBeacons) * period
 	p.lastTime, p.lastNonce, p.LastSeen = b.Time, b.Nonce, now
 
-	changed := isNew || p.Name != b.Name || !slices.Equal(p.Services, services)
+	// Compare what the peer announced, not what it resolves to: the
+	// same beacon arrives from the peer's IPv4 and IPv6 addresses.
+	changed := isNew || p.Name != b.Name || !slices.Equal(p.announced, b.Services)
 	switch {
 	case from == p.Addr:
 		p.addrSeen = now
-	case isNew || now.Sub(p.addrSeen) >= p.expiry:
-		// Keep one address while it is heard, so that a peer heard over
-		// two families or links does not flap between them.
+	case isNew || now.Sub(p.addrSeen) >= p.expiry || rank(from.Addr()) > rank(p.Addr.Addr()):
+		// Keep one address while it is heard, the most usable one, so
+		// that a peer heard over two families or links does not flap
+		// between them.
 		p.Addr, p.addrSeen, changed = from, now, true
 	}
-	p.Name, p.Services = b.Name, services
+	p.Name, p.announced = b.Name, b.Services
+	p.Services = resolve(b.Services, p.Addr.Addr())
 	if changed {
 		d.log.Info("peer seen", "peer", p.ID, "name", p.Name, "addr", p.Addr)
 		d.publish(ctx, &discoverymsg.PeerSeen{Peer: clonePeer(p.Peer)})
 	}
+}
+
+// rank orders source addresses by how usable they are to reach a peer's
+// services: IPv4, then IPv6, then IPv6 link-local (which needs its zone).
+func rank(a netip.Addr) int {
+	switch {
+	case a.Unmap().Is4():
+		return 2
+	case a.IsLinkLocalUnicast():
+		return 0
+	}
+	return 1
 }
 
 // resolve replaces unspecified service addresses with the beacon's source.

@@ -125,7 +125,7 @@ type Child struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	events []string
-	read   int
+	used   []bool // taken by Expect
 	out    bytes.Buffer
 }
 
@@ -162,6 +162,7 @@ func (ns *Namespace) Start(t testing.TB, test, role string, env ...string) *Chil
 			c.out.WriteString(line + "\n")
 			if ev, ok := strings.CutPrefix(line, "EVENT "); ok {
 				c.events = append(c.events, ev)
+				c.used = append(c.used, false)
 			}
 			c.mu.Unlock()
 			c.cond.Broadcast()
@@ -180,9 +181,10 @@ func (ns *Namespace) Start(t testing.TB, test, role string, env ...string) *Chil
 	return c
 }
 
-// Expect waits for the next EVENT line that starts with prefix, skipping
-// others, and fails the test if none comes within timeout or the child
-// exits first.
+// Expect waits for an EVENT line that starts with prefix and that no
+// earlier Expect returned, in the order the child printed them (so lines
+// of other kinds may come in between, before or after), and fails the test
+// if none comes within timeout or the child exits first.
 func (c *Child) Expect(prefix string, timeout time.Duration) string {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -191,10 +193,10 @@ func (c *Child) Expect(prefix string, timeout time.Duration) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		for ; c.read < len(c.events); c.read++ {
-			if strings.HasPrefix(c.events[c.read], prefix) {
-				c.read++
-				return c.events[c.read-1]
+		for i, ev := range c.events {
+			if !c.used[i] && strings.HasPrefix(ev, prefix) {
+				c.used[i] = true
+				return ev
 			}
 		}
 		select {
