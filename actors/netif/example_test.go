@@ -18,7 +18,10 @@ import (
 // A monitor watching a simulated host: a subscriber gets the interfaces as
 // they are, then one event for a burst of two changes.
 func Example() {
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return testkit.QuietLogger() }))
+	system := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return testkit.QuietLogger() }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
 	defer system.Shutdown()
 	clk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	host := sim.New(sim.Config{Clock: clk}).AddHost("agent", netip.MustParseAddr("10.0.0.1"))
