@@ -332,10 +332,13 @@ func (r *Runtime) Registry() *inspect.Registry { return r.registry }
 // publishing supervisor's goroutine and must not block; to receive events as
 // messages, use SubscribeActor.
 func (r *Runtime) Subscribe(fn func(messages.LifecycleEvent)) (unsubscribe func()) {
-	sub := r.system.EventStream.SubscribeWithPredicate(
-		func(e any) { fn(e.(messages.LifecycleEvent)) },
-		func(e any) bool { _, ok := e.(messages.LifecycleEvent); return ok },
-	)
+	// Not SubscribeWithPredicate: protoactor sets the predicate after the
+	// subscription is visible to publishers, a data race under -race.
+	sub := r.system.EventStream.Subscribe(func(e any) {
+		if le, ok := e.(messages.LifecycleEvent); ok {
+			fn(le)
+		}
+	})
 	return func() { r.system.EventStream.Unsubscribe(sub) }
 }
 

@@ -78,8 +78,11 @@ func lifecycles(t *testing.T, p *testkit.Probe, n int) []string {
 // eventsProbe returns a probe that receives every lifecycle event.
 func eventsProbe(t *testing.T, system *actor.ActorSystem) *testkit.Probe {
 	p := testkit.NewProbe(t, system)
-	sub := system.EventStream.SubscribeWithPredicate(func(e any) { system.Root.Send(p.PID, e) },
-		func(e any) bool { _, ok := e.(messages.LifecycleEvent); return ok })
+	sub := system.EventStream.Subscribe(func(e any) {
+		if _, ok := e.(messages.LifecycleEvent); ok {
+			system.Root.Send(p.PID, e)
+		}
+	})
 	t.Cleanup(func() { system.EventStream.Unsubscribe(sub) })
 	return p
 }
