@@ -186,3 +186,19 @@ func TestTwoGroupsOnOnePortOnTheSimulatedNetwork(t *testing.T) {
 	}
 	py.ExpectNoMessage(100 * time.Millisecond)
 }
+
+func TestBroadcastNeedsTheOption(t *testing.T) {
+	n := sim.New(sim.Config{Seed: 4})
+	a, b := n.AddHost("a", addrA), n.AddHost("b", addrB)
+	ea, eb := newEnv(t, a), newEnv(t, b)
+	_, rp, to := eb.socket("rx", netip.AddrPortFrom(netip.IPv4Unspecified(), 0), udpmsg.SocketOptions{})
+	bcast := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), to.Port())
+	plain, pp, _ := ea.socket("plain", netip.AddrPortFrom(addrA, 0), udpmsg.SocketOptions{})
+	pp.Send(plain, &udpmsg.SendTo{To: bcast, Data: []byte("refused")})
+	expectFailed(t, pp, transports.ErrInvalidAddress)
+	tx, tp, _ := ea.socket("tx", netip.AddrPortFrom(addrA, 0), udpmsg.SocketOptions{Broadcast: true})
+	tp.Send(tx, &udpmsg.SendTo{To: bcast, Data: []byte("to everyone")})
+	if d := expectData(t, rp, "to everyone"); d.From.Addr() != addrA {
+		t.Fatalf("broadcast from %v", d.From)
+	}
+}
