@@ -7,6 +7,8 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
+require golang.org/x/text v0.43.0 // indirect
+
 require (
 	github.com/coder/websocket v1.8.15
 	github.com/pion/datachannel v1.6.3 // indirect

@@ -1,0 +1,825 @@
+package tcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/clock"
+	"github.com/microstack-go/microstack/runtime/inspect"
+	"github.com/microstack-go/microstack/transports"
+)
+
+type connState int
+
+const (
+	stIdle connState = iota
+	stConnecting
+	stAccepted // accepted, waiting for Register
+	stOpen
+	stClosing
+	stClosed
+)
+
+// closeKind says who ended the connection, for the Closed reason.
+type closeKind int
+
+const (
+	byNobody closeKind = iota
+	byCommand
+	byAbort
+	bySupervisor
+	byIdle
+)
+
+// Internal messages of the connection actor.
+type (
+	dialDone struct {
+		run *dialRun
+		s   transports.Stream
+		err error
+	}
+	idleTick         struct{ gen int }
+	registerTimedOut struct{}
+	// stopGracefully is the StopMessage of the connection's child specs:
+	// Close, reported as SupervisorStopped.
+	stopGracefully struct{}
+)
+
+func (*dialDone) IgnoreDeadLetterLogging()         {}
+func (*idleTick) IgnoreDeadLetterLogging()         {}
+func (*registerTimedOut) IgnoreDeadLetterLogging() {}
+
+// accept describes a socket a listener accepted for a new connection actor.
+type accept struct {
+	s        transports.Stream
+	factory  func() *actor.Props
+	kind     string
+	notify   *actor.PID // gets Accepted when there is no factory
+	sock     tcpmsg.SocketOptions
+	register time.Duration
+}
+
+// dialRun is one Connect in progress on the actor's goroutine.
+type dialRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu        sync.Mutex
+	abandoned bool
+	s         transports.Stream // connected and not yet taken by the actor
+}
+
+type pendingAck struct {
+	end int64 // total bytes queued when the write was
+	ack any
+	to  *actor.PID
+}
+
+type connection struct {
+	opts  Options
+	acc   *accept
+	link  *link // set by ClientSpec: reports reconnections
+	sock  tcpmsg.SocketOptions
+	log   *slog.Logger
+	stats *inspect.Entry
+	clock clock.Clock
+
+	state     connState
+	handler   *actor.PID
+	connect   *tcpmsg.Connect
+	connectTo *actor.PID
+	route     *tcpmsg.ProxyRoute
+	dial      *dialRun
+	s         transports.Stream
+	ev        *events
+
+	// reading
+	suspended bool
+	limited   bool
+	credits   int
+	held      [][]byte
+	heldBytes int
+
+	// writing
+	queued     int   // bytes written and not yet reported by OnWritten
+	total      int64 // bytes ever queued
+	sent       int64 // bytes ever reported written
+	acks       []pendingAck
+	wSuspended bool
+	resumers   []*actor.PID
+
+	closeKind closeKind
+	closers   []*actor.PID
+	told      bool // Closed was sent
+
+	idle       clock.Timer
+	idleGen    int
+	lastActive time.Time
+	regTimer   clock.Timer
+
+	bytesIn, bytesOut int64
+	failing           bool
+}
+
+// Receive is the table of contents of the connection actor.
+func (c *connection) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		c.started(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		c.stopping(ctx)
+	case *actor.Stopped, *actor.Terminated:
+	case *dialDone:
+		c.dialed(ctx, m)
+	case *dataIn:
+		c.data(ctx, m)
+	case *writtenIn:
+		c.written(ctx, m)
+	case *peerClosedIn:
+		c.peerClosed(ctx, m)
+	case *closedIn:
+		c.streamClosed(ctx, m)
+	case *idleTick:
+		c.idleCheck(ctx, m)
+	case *registerTimedOut:
+		c.registerTimeout(ctx)
+	case *tcpmsg.Connect:
+		c.connectCmd(ctx, m)
+	case *tcpmsg.Write:
+		c.write(ctx, m)
+	case *messages.ResumeWriting:
+		c.resumeWriting(ctx)
+	case *messages.SuspendReading:
+		c.suspendReading()
+	case *messages.ResumeReading:
+		c.resumeReading(ctx, m.Credits)
+	case *messages.Register:
+		c.register(ctx, m)
+	case *tcpmsg.Close:
+		c.close(ctx, byCommand)
+	case *stopGracefully:
+		c.close(ctx, bySupervisor)
+	case *tcpmsg.Abort:
+		c.abort(ctx)
+	case *tcpmsg.CloseWrite:
+		c.closeWrite(ctx, m)
+	case *tcpmsg.GetStats:
+		c.getStats(ctx)
+	default:
+		c.fail(ctx, nil, m, fmt.Errorf("tcp: %T: %w", m, messages.ErrUnknownCommand))
+	}
+}
+
+func (c *connection) started(ctx actor.Context) {
+	c.opts = c.opts.withDefaults(ctx.ActorSystem())
+	c.clock = c.opts.Clock
+	c.log = c.opts.Logger.With("actor", ctx.Self().Id, "kind", Kind)
+	c.stats = inspect.Of(ctx)
+	switch {
+	case c.acc != nil:
+		c.startAccepted(ctx)
+	case c.opts.Connect != nil:
+		if c.opts.Connect.Handler == nil {
+			panic(errors.New("tcp: Options.Connect without a Handler"))
+		}
+		c.link.started(ctx, c.opts.Connect.Handler)
+		c.connectCmd(ctx, c.opts.Connect)
+	}
+}
+
+// startAccepted adopts the listener's socket: with a factory it spawns the
+// handler and starts reading; without, it offers the socket to the
+// listener's handler and waits for Register.
+func (c *connection) startAccepted(ctx actor.Context) {
+	a := c.acc
+	c.sock = socketDefaults(a.sock)
+	c.s = a.s
+	if a.factory != nil {
+		pid, err := spawnHandler(ctx, a.factory, a.kind)
+		if err != nil {
+			c.log.Error("handler did not start", "err", err)
+			_ = c.s.Abort()
+			c.s = nil
+			c.state = stClosed
+			ctx.Stop(ctx.Self())
+			return
+		}
+		c.handler = pid
+		c.open(ctx)
+		c.tell(ctx, c.connectedEvent(ctx, nil))
+		return
+	}
+	c.state = stAccepted
+	ctx.Send(a.notify, &tcpmsg.Accepted{Conn: ctx.Self(), Local: c.s.LocalAddr(), Remote: c.s.RemoteAddr(), TLS: c.s.TLS()})
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	c.regTimer = c.clock.AfterFunc(a.register, func() { root.Send(self, &registerTimedOut{}) })
+}
+
+func spawnHandler(ctx actor.Context, factory func() *actor.Props, kind string) (pid *actor.PID, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler factory: %v", r)
+		}
+	}()
+	props := factory()
+	if props == nil {
+		return nil, errors.New("handler factory returned nil props")
+	}
+	return inspect.Spawn(ctx, props, "handler", kind, nil)
+}
+
+func (c *connection) register(ctx actor.Context, m *messages.Register) {
+	if m.Handler == nil {
+		c.fail(ctx, nil, m, fmt.Errorf("tcp: register: %w: no handler", messages.ErrBadCommand))
+		return
+	}
+	c.handler = m.Handler
+	if c.state != stAccepted {
+		return // a new handler for a live connection
+	}
+	if c.regTimer != nil {
+		c.regTimer.Stop()
+	}
+	c.open(ctx)
+}
+
+func (c *connection) registerTimeout(ctx actor.Context) {
+	if c.state != stAccepted {
+		return
+	}
+	c.log.Info("no handler registered; closing", "remote", c.s.RemoteAddr())
+	_ = c.s.Abort()
+	c.s = nil
+	c.state = stClosed
+	if c.acc.notify != nil {
+		c.send(ctx, c.acc.notify, &messages.Closed{Reason: messages.ErrorClosed, Err: tcpmsg.ErrRegisterTimeout})
+	}
+	ctx.Stop(ctx.Self())
+}
+
+// connectCmd starts a Connect on a goroutine the actor owns.
+func (c *connection) connectCmd(ctx actor.Context, m *tcpmsg.Connect) {
+	if c.state != stIdle {
+		c.fail(ctx, nil, m, fmt.Errorf("tcp: connect: %w", tcpmsg.ErrAlreadyConnected))
+		return
+	}
+	to := m.Handler
+	if to == nil {
+		to = ctx.Sender()
+	}
+	if to == nil {
+		c.fail(ctx, nil, m, fmt.Errorf("tcp: connect: %w: no handler and no sender", messages.ErrBadCommand))
+		return
+	}
+	c.connect, c.connectTo, c.handler = m, to, to
+	d, err := c.newDialer(m)
+	if err != nil {
+		c.connectFailed(ctx, err)
+		return
+	}
+	c.sock = socketDefaults(m.Options.Socket)
+	c.route = d.route
+	c.state = stConnecting
+	timeout := m.Options.Timeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
+	dctx, cancel := context.WithCancel(context.Background())
+	run := &dialRun{cancel: cancel, done: make(chan struct{})}
+	c.dial = run
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		defer close(run.done)
+		s, err := d.run(dctx, timeout)
+		run.mu.Lock()
+		if run.abandoned {
+			run.mu.Unlock()
+			if s != nil {
+				_ = s.Abort()
+			}
+			return
+		}
+		run.s = s
+		run.mu.Unlock()
+		root.Send(self, &dialDone{run: run, s: s, err: err})
+	}()
+}
+
+func (c *connection) newDialer(m *tcpmsg.Connect) (*dialer, error) {
+	if m.Remote.IsValid() == (m.Host != "") {
+		return nil, fmt.Errorf("%w: set one of Remote and Host", messages.ErrBadCommand)
+	}
+	d := &dialer{
+		network: c.opts.Network, resolver: c.opts.Resolver, clock: c.clock,
+		fallback: c.opts.FallbackDelay, cmd: m,
+	}
+	host, port, err := d.target()
+	if err != nil {
+		return nil, err
+	}
+	target := net.JoinHostPort(host, fmt.Sprint(port))
+	if d.proxy, d.route, err = c.opts.chooseProxy(m, target); err != nil {
+		return nil, err
+	}
+	if d.tls, err = clientTLS(m, host); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (c *connection) dialed(ctx actor.Context, m *dialDone) {
+	if m.run != c.dial {
+		if m.s != nil {
+			_ = m.s.Abort()
+		}
+		return
+	}
+	m.run.mu.Lock()
+	m.run.s = nil // taken
+	m.run.mu.Unlock()
+	c.dial = nil
+	if m.err != nil {
+		c.connectFailed(ctx, m.err)
+		return
+	}
+	c.s = m.s
+	c.open(ctx)
+	if c.state != stOpen {
+		return
+	}
+	c.link.connected()
+	c.log.Debug("connected", "local", c.s.LocalAddr(), "remote", c.s.RemoteAddr(), "proxy", c.route)
+	c.tell(ctx, c.connectedEvent(ctx, c.route))
+}
+
+func (c *connection) connectedEvent(ctx actor.Context, route *tcpmsg.ProxyRoute) *tcpmsg.Connected {
+	ev := &tcpmsg.Connected{Conn: ctx.Self(), Local: c.s.LocalAddr(), Remote: c.s.RemoteAddr(), Proxy: route, TLS: c.s.TLS()}
+	if c.connect != nil {
+		ev.Host = c.connect.Host
+	}
+	return ev
+}
+
+func (c *connection) connectFailed(ctx actor.Context, err error) {
+	what := c.connect.Host
+	if what == "" {
+		what = c.connect.Remote.String()
+	}
+	err = fmt.Errorf("tcp: connect %s: %w", what, err)
+	c.state = stClosed
+	c.stats.Add("connect_failed", 1)
+	c.send(ctx, c.connectTo, &messages.CommandFailed{Cmd: c.connect, Err: err})
+	c.told = true
+	c.endActor(ctx, err)
+}
+
+// open starts the stream and its reading.
+func (c *connection) open(ctx actor.Context) {
+	c.state = stOpen
+	c.suspended = c.sock.StartSuspended
+	c.ev = newEvents(c.s, ctx.ActorSystem().Root, ctx.Self())
+	if err := c.ev.start(c.sock.KeepOpenOnPeerClosed); err != nil {
+		c.ev = nil
+		c.state = stClosed
+		c.closeWith(ctx, messages.ErrorClosed, err)
+		return
+	}
+	c.stats.Set("connections", 1)
+	c.touch()
+	c.armIdle(ctx, c.sock.IdleTimeout)
+}
+
+// data holds what was read and delivers it as credits allow.
+func (c *connection) data(ctx actor.Context, m *dataIn) {
+	m.ev.handled()
+	if m.ev != c.ev {
+		return
+	}
+	c.touch()
+	c.bytesIn += int64(len(m.data))
+	c.stats.Add("bytes_in", int64(len(m.data)))
+	c.held = append(c.held, m.data)
+	c.heldBytes += len(m.data)
+	c.deliver(ctx)
+}
+
+func (c *connection) readable() bool {
+	return c.handler != nil && !c.suspended && (!c.limited || c.credits > 0)
+}
+
+// deliver sends held data while credits last. While reading is stopped the
+// stream still reads until one chunk is held, so that a peer's close after
+// a short message is seen at once.
+func (c *connection) deliver(ctx actor.Context) {
+	for len(c.held) > 0 && c.readable() {
+		b := c.held[0]
+		c.held[0] = nil
+		c.held = c.held[1:]
+		c.heldBytes -= len(b)
+		c.tell(ctx, &tcpmsg.Received{Data: b})
+		if c.limited {
+			c.credits--
+			if c.credits == 0 {
+				c.tell(ctx, &messages.Passive{})
+			}
+		}
+	}
+	if len(c.held) == 0 {
+		c.held = nil
+	}
+	if c.ev != nil {
+		c.ev.setWant(c.readable() || c.heldBytes == 0)
+	}
+}
+
+// flushHeld delivers what is held whatever the credits: the socket has
+// ended, so holding back relieves nobody, and nothing is dropped.
+func (c *connection) flushHeld(ctx actor.Context) {
+	for _, b := range c.held {
+		c.tell(ctx, &tcpmsg.Received{Data: b})
+	}
+	c.held, c.heldBytes = nil, 0
+}
+
+func (c *connection) suspendReading() {
+	c.suspended = true
+	if c.ev != nil {
+		c.ev.setWant(c.heldBytes == 0)
+	}
+}
+
+// resumeReading restarts delivery: credits > 0 add up (Erlang's {active,
+// N}), zero or less means unlimited.
+func (c *connection) resumeReading(ctx actor.Context, credits int) {
+	c.suspended = false
+	switch {
+	case credits <= 0:
+		c.limited, c.credits = false, 0
+	case c.limited:
+		c.credits += credits
+	default:
+		c.limited, c.credits = true, credits
+	}
+	c.deliver(ctx)
+}
+
+// write queues a Write unless it would pass the high-water mark.
+func (c *connection) write(ctx actor.Context, m *tcpmsg.Write) {
+	to := ctx.Sender()
+	if to == nil {
+		to = c.handler
+	}
+	switch c.state {
+	case stOpen:
+	case stClosing, stClosed:
+		c.fail(ctx, to, m, fmt.Errorf("tcp: write: %w", messages.ErrClosed))
+		return
+	default:
+		c.fail(ctx, to, m, fmt.Errorf("tcp: write: %w", messages.ErrNotConnected))
+		return
+	}
+	if c.wSuspended || (c.queued > 0 && c.queued+len(m.Data) > c.sock.HighWater) || len(c.acks) >= maxPendingAcks {
+		c.wSuspended = true
+		c.stats.Add("write_refused", 1)
+		c.send(ctx, to, &messages.WriteRefused{Cmd: m, Buffered: c.queued})
+		return
+	}
+	if len(m.Data) > 0 {
+		if err := c.s.Write(m.Data); err != nil {
+			c.fail(ctx, to, m, fmt.Errorf("tcp: write: %w: %w", messages.ErrClosed, err))
+			return
+		}
+		c.queued += len(m.Data)
+		c.total += int64(len(m.Data))
+		c.stats.Set("buffered", int64(c.queued))
+		c.touch()
+	}
+	if m.Ack == nil {
+		return
+	}
+	if c.queued == 0 {
+		c.send(ctx, to, &messages.WriteAck{Ack: m.Ack})
+		return
+	}
+	c.acks = append(c.acks, pendingAck{end: c.total, ack: m.Ack, to: to})
+}
+
+// maxPendingAcks bounds the acknowledgements waiting for their bytes, so
+// that zero-length acked writes cannot grow the list without bound.
+const maxPendingAcks = 1 << 16
+
+func (c *connection) written(ctx actor.Context, m *writtenIn) {
+	if m.ev != c.ev {
+		return
+	}
+	c.touch()
+	c.queued -= m.n
+	c.sent += int64(m.n)
+	c.bytesOut += int64(m.n)
+	c.stats.Add("bytes_out", int64(m.n))
+	c.stats.Set("buffered", int64(c.queued))
+	i := 0
+	for ; i < len(c.acks) && c.acks[i].end <= c.sent; i++ {
+		c.send(ctx, c.acks[i].to, &messages.WriteAck{Ack: c.acks[i].ack})
+		c.acks[i] = pendingAck{}
+	}
+	c.acks = c.acks[i:]
+	if len(c.acks) == 0 {
+		c.acks = nil
+	}
+	c.maybeResume(ctx)
+}
+
+// resumeWriting answers WritingResumed once the queue is below the
+// low-water mark: at once, or when it drains.
+func (c *connection) resumeWriting(ctx actor.Context) {
+	to := ctx.Sender()
+	if to == nil {
+		to = c.handler
+	}
+	if to != nil {
+		c.resumers = append(c.resumers, to)
+	}
+	c.maybeResume(ctx)
+}
+
+func (c *connection) maybeResume(ctx actor.Context) {
+	if len(c.resumers) == 0 || c.queued > c.sock.LowWater {
+		return
+	}
+	c.wSuspended = false
+	for _, pid := range c.resumers {
+		c.send(ctx, pid, &messages.WritingResumed{})
+	}
+	c.resumers = nil
+}
+
+func (c *connection) close(ctx actor.Context, kind closeKind) {
+	if ctx.Sender() != nil {
+		c.closers = append(c.closers, ctx.Sender())
+	}
+	switch c.state {
+	case stOpen:
+		c.state = stClosing
+		c.closeKind = kind
+		if err := c.s.Close(); err != nil && !errors.Is(err, transports.ErrClosed) {
+			c.log.Debug("close", "err", err)
+		}
+	case stClosing:
+	default:
+		// Nothing open: connecting, waiting for Register, or idle.
+		c.closeKind = kind
+		c.state = stClosed
+		if c.s != nil {
+			_ = c.s.Abort()
+			c.s = nil
+		}
+		if c.connect != nil && c.dial != nil {
+			c.send(ctx, c.connectTo, &messages.CommandFailed{Cmd: c.connect, Err: fmt.Errorf("tcp: connect: %w", messages.ErrClosed)})
+		}
+		c.closeWith(ctx, c.reasonFor(nil), nil)
+	}
+}
+
+func (c *connection) abort(ctx actor.Context) {
+	if ctx.Sender() != nil {
+		c.closers = append(c.closers, ctx.Sender())
+	}
+	if c.state == stOpen || c.state == stClosing {
+		c.closeKind = byAbort
+		c.state = stClosing
+		_ = c.s.Abort()
+		return
+	}
+	c.closeKind = byAbort
+	c.close(ctx, byAbort)
+}
+
+func (c *connection) closeWrite(ctx actor.Context, m *tcpmsg.CloseWrite) {
+	if c.state != stOpen {
+		c.fail(ctx, nil, m, fmt.Errorf("tcp: close write: %w", messages.ErrNotConnected))
+		return
+	}
+	if err := c.s.CloseWrite(); err != nil {
+		c.fail(ctx, nil, m, fmt.Errorf("tcp: close write: %w: %w", messages.ErrClosed, err))
+	}
+}
+
+func (c *connection) peerClosed(ctx actor.Context, m *peerClosedIn) {
+	if m.ev != c.ev {
+		return
+	}
+	c.flushHeld(ctx)
+	c.tell(ctx, &tcpmsg.PeerHalfClosed{})
+}
+
+// streamClosed reports the stream's end and stops the actor.
+func (c *connection) streamClosed(ctx actor.Context, m *closedIn) {
+	if m.ev != c.ev {
+		return
+	}
+	c.flushHeld(ctx)
+	c.state = stClosed
+	c.closeWith(ctx, c.reasonFor(m.err), m.err)
+}
+
+func (c *connection) reasonFor(err error) messages.CloseReason {
+	switch {
+	case c.closeKind == byAbort || errors.Is(err, transports.ErrAborted):
+		return messages.Aborted
+	case err == nil && c.closeKind == bySupervisor:
+		return messages.SupervisorStopped
+	case err == nil && c.closeKind == byIdle:
+		return messages.ErrorClosed
+	case err == nil:
+		return messages.ClosedByUs
+	case errors.Is(err, transports.ErrPeerClosed):
+		return messages.PeerClosed
+	case errors.Is(err, transports.ErrReset):
+		return messages.Aborted
+	}
+	return messages.ErrorClosed
+}
+
+// closeWith tells the handler and those who asked to close, then ends the
+// actor.
+func (c *connection) closeWith(ctx actor.Context, reason messages.CloseReason, err error) {
+	if reason == messages.Aborted && errors.Is(err, transports.ErrAborted) {
+		err = nil
+	}
+	if c.closeKind == byIdle && err == nil {
+		err = tcpmsg.ErrIdleTimeout
+	}
+	if reason == messages.ClosedByUs || reason == messages.SupervisorStopped || reason == messages.PeerClosed {
+		err = nil
+	}
+	c.fanOut(ctx, &messages.Closed{Reason: reason, Err: err})
+	c.stats.Set("connections", 0)
+	var fail error
+	switch reason {
+	case messages.ClosedByUs, messages.SupervisorStopped:
+	case messages.PeerClosed:
+		fail = transports.ErrPeerClosed
+	default:
+		fail = err
+		if fail == nil {
+			fail = fmt.Errorf("tcp: connection %v", reason)
+		}
+	}
+	c.endActor(ctx, fail)
+}
+
+func (c *connection) fanOut(ctx actor.Context, ev *messages.Closed) {
+	if c.told {
+		return
+	}
+	c.told = true
+	c.tell(ctx, ev)
+	for _, pid := range c.closers {
+		if c.handler == nil || !pid.Equal(c.handler) {
+			c.send(ctx, pid, ev)
+		}
+	}
+}
+
+// endActor stops the actor; a spec-started connection that ended by
+// failure fails instead, so that its supervisor restarts it.
+func (c *connection) endActor(ctx actor.Context, err error) {
+	c.stopTimers()
+	if c.opts.Connect != nil && err != nil && c.closeKind != byCommand && c.closeKind != bySupervisor {
+		c.failing = true
+		c.link.failed(err)
+		panic(err)
+	}
+	ctx.Stop(ctx.Self())
+}
+
+func (c *connection) touch() { c.lastActive = c.clock.Now() }
+
+func (c *connection) armIdle(ctx actor.Context, d time.Duration) {
+	if c.sock.IdleTimeout <= 0 {
+		return
+	}
+	c.idleGen++
+	gen := c.idleGen
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	c.idle = c.clock.AfterFunc(d, func() { root.Send(self, &idleTick{gen: gen}) })
+}
+
+func (c *connection) idleCheck(ctx actor.Context, m *idleTick) {
+	if m.gen != c.idleGen || c.state != stOpen {
+		return
+	}
+	quiet := c.clock.Now().Sub(c.lastActive)
+	if left := c.sock.IdleTimeout - quiet; left > 0 {
+		c.armIdle(ctx, left)
+		return
+	}
+	c.log.Info("idle timeout", "remote", c.s.RemoteAddr(), "idle", quiet)
+	c.stats.Add("idle_timeouts", 1)
+	c.close(ctx, byIdle)
+}
+
+func (c *connection) stopTimers() {
+	c.idleGen++
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	if c.regTimer != nil {
+		c.regTimer.Stop()
+	}
+}
+
+// stopping releases everything when the actor stops for any reason: the
+// dial is abandoned, and an open socket flushes what it accepted (within
+// CloseWait) before it closes; no goroutine of the socket outlives the
+// actor.
+func (c *connection) stopping(ctx actor.Context) {
+	c.stopTimers()
+	if c.dial != nil {
+		c.abandonDial()
+	}
+	if c.s != nil && c.ev == nil {
+		_ = c.s.Abort() // accepted and never started
+		c.s = nil
+	}
+	if c.ev != nil && c.state != stClosed {
+		if c.state == stOpen {
+			_ = c.s.Close()
+		}
+		if !wait(c.ev.done, c.opts.CloseWait) {
+			_ = c.s.Abort()
+			wait(c.ev.done, c.opts.CloseWait)
+		}
+		c.flushHeld(ctx)
+		c.fanOut(ctx, &messages.Closed{Reason: messages.SupervisorStopped})
+	}
+	c.state = stClosed
+	c.stats.Set("connections", 0)
+	if !c.failing {
+		c.link.stopped()
+	}
+}
+
+func (c *connection) abandonDial() {
+	run := c.dial
+	c.dial = nil
+	run.mu.Lock()
+	run.abandoned = true
+	s := run.s
+	run.s = nil
+	run.mu.Unlock()
+	if s != nil {
+		_ = s.Abort()
+	}
+	run.cancel()
+	wait(run.done, c.opts.CloseWait)
+}
+
+func wait(ch <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (c *connection) getStats(ctx actor.Context) {
+	st := &tcpmsg.ConnectionStats{BytesIn: c.bytesIn, BytesOut: c.bytesOut, Buffered: c.queued, Held: c.heldBytes}
+	if c.s != nil {
+		st.Local, st.Remote = c.s.LocalAddr(), c.s.RemoteAddr()
+	}
+	if ctx.Sender() != nil {
+		ctx.Respond(st)
+	}
+}
+
+// tell sends an event to the handler with the connection as its sender.
+func (c *connection) tell(ctx actor.Context, msg any) { c.send(ctx, c.handler, msg) }
+
+func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
+	if to != nil {
+		ctx.Request(to, msg)
+	}
+}
+
+// fail answers cmd with a CommandFailed to to (the sender when nil).
+func (c *connection) fail(ctx actor.Context, to *actor.PID, cmd any, err error) {
+	c.stats.Add("failed_commands", 1)
+	if to == nil {
+		to = ctx.Sender()
+	}
+	c.send(ctx, to, &messages.CommandFailed{Cmd: cmd, Err: err})
+}

@@ -1,0 +1,121 @@
+package tcp
+
+import (
+	"net/netip"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/supervisor"
+	"github.com/microstack-go/microstack/transports"
+)
+
+// EchoOption configures EchoSpec.
+type EchoOption func(*ListenerOptions)
+
+// WithListenerOptions starts from o instead of the zero ListenerOptions
+// (its Bind and Handler are replaced by the echo service's own).
+func WithListenerOptions(o ListenerOptions) EchoOption {
+	return func(lo *ListenerOptions) { *lo = o }
+}
+
+// WithNetwork runs the echo service on n instead of the operating
+// system's network.
+func WithNetwork(n transports.Network) EchoOption {
+	return func(lo *ListenerOptions) { lo.Network = n }
+}
+
+// WithTLS makes the echo service a TLS server.
+func WithTLS(t *ServerTLS) EchoOption {
+	return func(lo *ListenerOptions) { lo.TLS = t }
+}
+
+// WithMaxConnections bounds the echo service's live connections.
+func WithMaxConnections(n int) EchoOption {
+	return func(lo *ListenerOptions) { lo.MaxConnections = n }
+}
+
+// EchoSpec returns the child spec of a TCP echo service named name,
+// listening on addr: a listener (ListenerSpec) whose connections each get
+// an echo handler that writes every byte received back, in order, and
+// honours the connection's write back-pressure: when a write is refused it
+// suspends reading, asks to resume writing, and resends what was refused
+// once writing resumes, so that a client that does not read stalls its own
+// echo instead of growing a queue.
+func EchoSpec(name string, addr netip.AddrPort, opts ...EchoOption) supervisor.ChildSpec {
+	var lo ListenerOptions
+	for _, o := range opts {
+		o(&lo)
+	}
+	lo.Bind = &tcpmsg.Bind{Local: addr}
+	lo.Handler = EchoHandlerProps
+	lo.HandlerKind = EchoKind
+	return ListenerSpec(name, lo)
+}
+
+// EchoHandlerProps returns the props of the echo handler EchoSpec gives
+// each connection; a listener's Handler factory can use it directly.
+func EchoHandlerProps() *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &echoHandler{} })
+}
+
+type echoHandler struct {
+	conn    *actor.PID
+	blocked bool     // a write was refused; waiting for WritingResumed
+	refused [][]byte // refused writes, in the order they were sent
+	later   [][]byte // data received while blocked
+}
+
+// Receive is the table of contents of the echo handler.
+func (e *echoHandler) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *tcpmsg.Connected:
+		e.conn = m.Conn
+	case *tcpmsg.Received:
+		e.received(ctx, m.Data)
+	case *messages.WriteRefused:
+		e.writeRefused(ctx, m)
+	case *messages.WritingResumed:
+		e.resumed(ctx)
+	case *messages.Closed:
+		ctx.Stop(ctx.Self())
+	}
+}
+
+func (e *echoHandler) received(ctx actor.Context, b []byte) {
+	if e.blocked {
+		e.later = append(e.later, b)
+		return
+	}
+	ctx.Request(e.conn, &tcpmsg.Write{Data: b})
+}
+
+func (e *echoHandler) writeRefused(ctx actor.Context, m *messages.WriteRefused) {
+	w, ok := m.Cmd.(*tcpmsg.Write)
+	if !ok {
+		return
+	}
+	e.refused = append(e.refused, w.Data)
+	if !e.blocked {
+		e.blocked = true
+		ctx.Request(e.conn, &messages.SuspendReading{})
+		ctx.Request(e.conn, &messages.ResumeWriting{})
+	}
+}
+
+// resumed resends, in order, what was refused and then what arrived
+// meanwhile; every write sent before the first refusal was refused too, so
+// nothing overtakes.
+func (e *echoHandler) resumed(ctx actor.Context) {
+	if !e.blocked {
+		return
+	}
+	e.blocked = false
+	batch := append(e.refused, e.later...)
+	e.refused, e.later = nil, nil
+	for _, b := range batch {
+		ctx.Request(e.conn, &tcpmsg.Write{Data: b})
+	}
+	ctx.Request(e.conn, &messages.ResumeReading{})
+}

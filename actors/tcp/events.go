@@ -1,0 +1,106 @@
+package tcp
+
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/microstack-go/microstack/transports"
+)
+
+// The stream's events as they arrive in the connection actor's mailbox. ev
+// tells the current stream's events from a stale one's.
+type (
+	dataIn struct {
+		ev   *events
+		data []byte
+	}
+	writtenIn struct {
+		ev *events
+		n  int
+	}
+	peerClosedIn struct{ ev *events }
+	closedIn     struct {
+		ev  *events
+		err error
+	}
+)
+
+func (*dataIn) IgnoreDeadLetterLogging()       {}
+func (*writtenIn) IgnoreDeadLetterLogging()    {}
+func (*peerClosedIn) IgnoreDeadLetterLogging() {}
+func (*closedIn) IgnoreDeadLetterLogging()     {}
+
+// events is a stream's handler: it runs on the transport's goroutines and
+// only sends messages to the connection actor. It also decides whether the
+// stream reads: the actor says whether it wants data (want), and events
+// stops reading on its own while inboxLimit reads wait in the actor's
+// mailbox, so that neither mailbox nor held data grow without bound.
+type events struct {
+	s    transports.Stream
+	root *actor.RootContext
+	self *actor.PID
+
+	mu      sync.Mutex
+	inbox   int  // reads sent to the mailbox and not yet handled
+	want    bool // the actor wants reads
+	reading bool // what the stream was last told
+	done    chan struct{}
+}
+
+// halfOpenEvents keeps the stream open for writing after the peer's close.
+type halfOpenEvents struct{ *events }
+
+func newEvents(s transports.Stream, root *actor.RootContext, self *actor.PID) *events {
+	return &events{s: s, root: root, self: self, want: true, reading: true, done: make(chan struct{})}
+}
+
+// start starts the stream with e (or its half-open variant).
+func (e *events) start(halfOpen bool) error {
+	if halfOpen {
+		return e.s.Start(halfOpenEvents{e})
+	}
+	return e.s.Start(e)
+}
+
+func (e *events) OnData(b []byte) {
+	e.mu.Lock()
+	e.inbox++
+	e.apply()
+	e.mu.Unlock()
+	e.root.Send(e.self, &dataIn{e, b})
+}
+
+func (e *events) OnWritten(n int) { e.root.Send(e.self, &writtenIn{e, n}) }
+
+func (e *events) OnClosed(err error) {
+	e.root.Send(e.self, &closedIn{e, err})
+	close(e.done)
+}
+
+func (h halfOpenEvents) OnPeerClosed() { h.root.Send(h.self, &peerClosedIn{h.events}) }
+
+// handled is called by the actor for each dataIn it took from its mailbox.
+func (e *events) handled() {
+	e.mu.Lock()
+	e.inbox--
+	e.apply()
+	e.mu.Unlock()
+}
+
+// setWant records whether the actor wants more reads.
+func (e *events) setWant(on bool) {
+	e.mu.Lock()
+	e.want = on
+	e.apply()
+	e.mu.Unlock()
+}
+
+// apply tells the stream to read or not; called with e.mu held.
+func (e *events) apply() {
+	on := e.want && e.inbox < inboxLimit
+	if on != e.reading {
+		e.reading = on
+		e.s.SetReading(on)
+	}
+}
