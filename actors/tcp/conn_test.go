@@ -1,0 +1,152 @@
+package tcp_test
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/microstack-go/microstack/actors/tcp"
+	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/testkit"
+	"github.com/microstack-go/microstack/transports"
+)
+
+func TestConnectEchoAndCloseOverLoopback(t *testing.T) {
+	for _, lo := range []netip.Addr{lo4, lo6} {
+		t.Run(lo.String(), func(t *testing.T) {
+			e := newEnv(t, nil)
+			addr := e.echo(netip.AddrPortFrom(lo, 0))
+			conn, p, c := e.dial("client", tcp.Options{}, &tcpmsg.Connect{Remote: addr})
+			if c.Remote != addr || !c.Local.Addr().IsLoopback() || c.TLS != nil || c.Proxy != nil || !c.Conn.Equal(conn) {
+				t.Fatalf("connected %+v", c)
+			}
+			echoRoundTrip(t, p, conn, []byte("hello, microstack"))
+			big := bytes.Repeat([]byte("0123456789abcdef"), 1<<14) // 256 KiB
+			echoRoundTrip(t, p, conn, big)
+			if n := e.registry.Lookup("client"); n == nil || n.Counter("bytes_out") != int64(len(big)+17) {
+				t.Fatalf("bytes_out counter = %v", n.Counter("bytes_out"))
+			}
+			p.Send(conn, &tcpmsg.Close{})
+			expectClosed(t, p, messages.ClosedByUs)
+			testkit.Eventually(t, 0, func() bool { return e.registry.Lookup("client") == nil }, "connection actor stops")
+		})
+	}
+}
+
+func TestRefusedConnectFailsWithTheCause(t *testing.T) {
+	e := newEnv(t, nil)
+	lpid, addr := e.listen("gone", netip.AddrPortFrom(lo4, 0), tcp.ListenerOptions{Handler: tcp.EchoHandlerProps})
+	_ = e.system.Root.StopFuture(lpid).Wait()
+	_, p := e.dialAsync("client", tcp.Options{}, &tcpmsg.Connect{Remote: addr})
+	f := expectFailed(t, p, transports.ErrRefused)
+	if _, ok := f.Cmd.(*tcpmsg.Connect); !ok {
+		t.Fatalf("failed command %T", f.Cmd)
+	}
+}
+
+func TestBadConnectCommandsAreAnswered(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, cmd := range []*tcpmsg.Connect{
+		{},
+		{Remote: netip.MustParseAddrPort("127.0.0.1:1"), Host: "x:1"},
+		{Host: "no-port"},
+		{Host: "x:99999"},
+		{Host: "x:1", Options: tcpmsg.ConnectOptions{Proxy: "ftp://proxy:1"}},
+		{Host: "x:1", Options: tcpmsg.ConnectOptions{TLS: &tcpmsg.TLSOptions{Pins: [][]byte{{1, 2}}}}},
+	} {
+		_, p := e.dialAsync("", tcp.Options{}, cmd)
+		expectFailed(t, p, messages.ErrBadCommand)
+	}
+}
+
+// The peer closes: the handler gets Closed{PeerClosed}; the peer aborts:
+// Closed{Aborted} with the reset as the error.
+func TestPeerCloseAndAbortAreReported(t *testing.T) {
+	e := newEnv(t, nil)
+	server := testkit.NewProbe(t, e.system)
+	_, addr2 := e.listenWithHandler(t, server)
+	accept := func() *actor.PID {
+		a := testkit.FishFor[*tcpmsg.Accepted](server, 0, nil)
+		server.Send(a.Conn, &messages.Register{Handler: server.PID})
+		return a.Conn
+	}
+
+	conn, p, _ := e.dial("c1", tcp.Options{}, &tcpmsg.Connect{Remote: addr2})
+	sc := accept()
+	server.Send(sc, &tcpmsg.Write{Data: []byte("bye")})
+	server.Send(sc, &tcpmsg.Close{})
+	expectClosed(t, server, messages.ClosedByUs)
+	if got := readN(t, p, 3); string(got) != "bye" {
+		t.Fatalf("got %q", got)
+	}
+	expectClosed(t, p, messages.PeerClosed)
+	_ = conn
+
+	_, p2, _ := e.dial("c2", tcp.Options{}, &tcpmsg.Connect{Remote: addr2})
+	sc2 := accept()
+	server.Send(sc2, &tcpmsg.Abort{})
+	expectClosed(t, server, messages.Aborted)
+	c := expectClosed(t, p2, messages.Aborted)
+	if !errors.Is(c.Err, transports.ErrReset) {
+		t.Fatalf("abort seen by the peer as %v", c.Err)
+	}
+}
+
+// listenWithHandler binds a listener whose Accepted events go to h.
+func (e *env) listenWithHandler(t *testing.T, h *testkit.Probe) (*actor.PID, netip.AddrPort) {
+	t.Helper()
+	pid := e.spawn(tcp.ListenerProps(tcp.ListenerOptions{Network: e.net}), "", tcp.ListenerKind)
+	h.Send(pid, &tcpmsg.Bind{Local: netip.AddrPortFrom(lo4, 0)})
+	return pid, testkit.Expect[*tcpmsg.Bound](h, 0).Local
+}
+
+func TestHalfCloseKeepsTheOtherDirectionOpen(t *testing.T) {
+	e := newEnv(t, nil)
+	server := testkit.NewProbe(t, e.system)
+	pid := e.spawn(tcp.ListenerProps(tcp.ListenerOptions{Network: e.net, Socket: tcpmsg.SocketOptions{KeepOpenOnPeerClosed: true}}), "l", tcp.ListenerKind)
+	server.Send(pid, &tcpmsg.Bind{Local: netip.AddrPortFrom(lo4, 0)})
+	addr := testkit.Expect[*tcpmsg.Bound](server, 0).Local
+	conn, p, _ := e.dial("c", tcp.Options{}, &tcpmsg.Connect{Remote: addr})
+	a := testkit.FishFor[*tcpmsg.Accepted](server, 0, nil)
+	server.Send(a.Conn, &messages.Register{Handler: server.PID})
+	p.Send(conn, &tcpmsg.Write{Data: []byte("question")})
+	p.Send(conn, &tcpmsg.CloseWrite{})
+	if got := readN(t, server, 8); string(got) != "question" {
+		t.Fatalf("server got %q", got)
+	}
+	testkit.FishFor[*tcpmsg.PeerHalfClosed](server, 0, nil)
+	server.Send(a.Conn, &tcpmsg.Write{Data: []byte("answer")})
+	server.Send(a.Conn, &tcpmsg.Close{})
+	if got := readN(t, p, 6); string(got) != "answer" {
+		t.Fatalf("client got %q", got)
+	}
+	expectClosed(t, p, messages.PeerClosed)
+	expectClosed(t, server, messages.ClosedByUs)
+}
+
+func TestIdleTimeoutClosesAQuietConnection(t *testing.T) {
+	e := newEnv(t, nil)
+	addr := e.echo(netip.AddrPortFrom(lo4, 0))
+	_, p, _ := e.dial("c", tcp.Options{}, &tcpmsg.Connect{Remote: addr, Options: tcpmsg.ConnectOptions{
+		Socket: tcpmsg.SocketOptions{IdleTimeout: 100 * time.Millisecond},
+	}})
+	c := expectClosed(t, p, messages.ErrorClosed)
+	if !errors.Is(c.Err, tcpmsg.ErrIdleTimeout) {
+		t.Fatalf("closed with %v", c.Err)
+	}
+}
+
+func TestWritesBeforeConnectedAndAfterCloseFail(t *testing.T) {
+	e := newEnv(t, nil)
+	pid := e.spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}), "c", tcp.Kind)
+	p := testkit.NewProbe(t, e.system)
+	p.Send(pid, &tcpmsg.Write{Data: []byte("x")})
+	expectFailed(t, p, messages.ErrNotConnected)
+	p.Send(pid, "nonsense")
+	expectFailed(t, p, messages.ErrUnknownCommand)
+}
