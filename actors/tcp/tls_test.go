@@ -115,6 +115,8 @@ func TestServerSeesSNIAndALPNIsNegotiated(t *testing.T) {
 	}
 }
 
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 func certsSHA(cert tls.Certificate) []byte { return certs.SHA256(cert.Certificate[0]) }
