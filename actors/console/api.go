@@ -41,7 +41,7 @@ func (c *Console) health(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	services := map[string]string{}
-	var failing []string
+	failing := []string{}
 	for _, ch := range res.(*supervisor.Children).Children {
 		if len(c.opts.Services) > 0 && !slices.Contains(c.opts.Services, ch.Name) {
 			continue

@@ -15,10 +15,16 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/microstack-go/microstack/actors/console"
+	httpactor "github.com/microstack-go/microstack/actors/http"
 	"github.com/microstack-go/microstack/actors/logging"
 	"github.com/microstack-go/microstack/actors/store"
+	"github.com/microstack-go/microstack/actors/stun"
+	"github.com/microstack-go/microstack/actors/webrtc"
 	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/messages/storemsg"
+	"github.com/microstack-go/microstack/messages/stunmsg"
 	"github.com/microstack-go/microstack/runtime"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
@@ -32,10 +38,18 @@ type agent struct {
 	out io.Writer
 	rt  *runtime.Runtime
 	id  string
+
+	idState   string
+	token     string
+	console   *console.Console
+	signaling *webrtc.Signaling
 }
 
 // Keys the agent keeps in its store.
-const keyAgentID = "agent/id"
+const (
+	keyAgentID = "agent/id"
+	keyToken   = "console/token"
+)
 
 func newAgent(cfg config, stderr io.Writer, out io.Writer) (*agent, error) {
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
@@ -48,38 +62,117 @@ func newAgent(cfg config, stderr io.Writer, out io.Writer) (*agent, error) {
 		Next:  slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}),
 	})
 	a := &agent{cfg: cfg, log: slog.New(hub.Handler()), hub: hub, out: out}
+	// The log and the store start first; the agent's identity and console
+	// token come from the store; then the services start, in order.
 	a.rt = runtime.New(runtime.Options{
 		Name:     "agent",
 		Logger:   a.log,
-		Children: a.services(),
+		Children: a.foundation(),
 	})
 	start := time.Now()
 	if err := a.rt.Start(); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "agent: started in %v, data in %s\n", time.Since(start).Round(10*time.Microsecond), cfg.data)
-	if err := a.identity(); err != nil {
+	fail := func(err error) (*agent, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, _ = a.rt.Stop(ctx)
+		_ = a.stop(ctx)
 		return nil, err
 	}
+	if err := a.identity(); err != nil {
+		return fail(err)
+	}
+	if err := a.startServices(); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(out, "agent: started in %v, data in %s\n", time.Since(start).Round(10*time.Microsecond), cfg.data)
+	fmt.Fprintf(out, "agent: id %s (%s)\n", a.id, a.idState)
+	a.printServing()
 	a.printTree()
 	return a, nil
 }
 
-// services are the chain's children, in start order: the log first so that
-// every later service's logs reach it, the store before the services that
-// keep state in it.
-func (a *agent) services() []supervisor.ChildSpec {
+// foundation is what the other services stand on: the log first, so that
+// every later service's logs reach it, and the store.
+func (a *agent) foundation() []supervisor.ChildSpec {
 	return []supervisor.ChildSpec{
 		logging.ChildSpec("log", a.hub),
 		store.ChildSpec("store", store.Options{Dir: filepath.Join(a.cfg.data, "store"), Create: true, Logger: a.log.With("module", "store")}),
-		{
+	}
+}
+
+// services are the agent's services, started after the foundation, in
+// order; each is a child of the root under a readable name.
+func (a *agent) services() []supervisor.ChildSpec {
+	var specs []supervisor.ChildSpec
+	if a.cfg.stun.IsValid() {
+		specs = append(specs, stun.ServerChildSpec("stun", stun.ServerOptions{Local: a.cfg.stun, Software: "microstack demo", Logger: a.log.With("module", "stun")}))
+	}
+	specs = append(specs,
+		httpactor.ChildSpec("console", httpactor.Options{
+			Endpoints: []httpactor.Endpoint{{Addr: a.cfg.console}},
+			Routes:    []httpactor.Route{{Pattern: "/", Handler: a.console}},
+			Logger:    a.log.With("module", "console"),
+		}),
+		supervisor.ChildSpec{
 			Name:  "heartbeat",
 			Kind:  "demo.heartbeat",
 			Props: func() *actor.Props { return heartbeatProps(a.cfg.heartbeat, a.log) },
 		},
+	)
+	return specs
+}
+
+// startServices builds the console and starts every service.
+func (a *agent) startServices() error {
+	a.signaling = webrtc.NewSignaling(a.rt.System(), webrtc.SignalingOptions{
+		// On a loopback console, the agent's peer offers loopback
+		// candidates so that a browser on the same machine connects.
+		Peer:   webrtc.Options{LoopbackOnly: a.cfg.console.Addr().IsLoopback()},
+		Logger: a.log.With("module", "webrtc"),
+	})
+	c, err := console.New(console.Options{
+		Runtime:   a.rt,
+		Hub:       a.hub,
+		LogActor:  a.pid("log"),
+		Token:     a.token,
+		Store:     a.pid("store"),
+		WebRTC:    a.signaling,
+		AllowExec: a.cfg.allowExec,
+		Logger:    a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.console = c
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, spec := range a.services() {
+		if _, err := a.rt.Spawn(ctx, spec); err != nil {
+			return fmt.Errorf("start %s: %w", spec.Name, err)
+		}
+	}
+	return nil
+}
+
+// printServing prints what the agent serves, with the ports it got.
+func (a *agent) printServing() {
+	consoleAddr := a.cfg.console
+	if res, err := a.ask("console", &httpmsg.GetBound{}); err == nil {
+		if b := res.(*httpmsg.Bound); len(b.Endpoints) > 0 {
+			consoleAddr = b.Endpoints[0].Addr
+		}
+	}
+	fmt.Fprintf(a.out, "console: http://%s/?token=%s\n", consoleAddr, a.token)
+	if a.cfg.stun.IsValid() {
+		stunAddr := a.cfg.stun
+		if res, err := a.ask("stun", &stunmsg.GetLocalAddress{}); err == nil {
+			stunAddr = res.(*stunmsg.LocalAddress).Addr
+		}
+		fmt.Fprintf(a.out, "stun: %s (udp)\n", stunAddr)
+	}
+	if a.cfg.allowExec {
+		fmt.Fprintln(a.out, "exec: the console may run commands (--allow-exec)")
 	}
 }
 
@@ -100,25 +193,40 @@ func (a *agent) ask(service string, cmd any) (any, error) {
 	return res, nil
 }
 
-// identity reads the agent's id from the store, making one on first start.
+// identity reads the agent's id and console token from the store, making
+// them on first start.
 func (a *agent) identity() error {
-	res, err := a.ask("store", &storemsg.Get{Key: []byte(keyAgentID)})
+	id, fresh, err := a.keep(keyAgentID, func() string {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	})
+	if err != nil {
+		return err
+	}
+	a.id, a.idState = id, "kept in the store"
+	if fresh {
+		a.idState = "new"
+	}
+	a.token, _, err = a.keep(keyToken, console.NewToken)
+	return err
+}
+
+// keep returns the value of key in the store, storing make() first when the
+// key is not there.
+func (a *agent) keep(key string, make func() string) (string, bool, error) {
+	res, err := a.ask("store", &storemsg.Get{Key: []byte(key)})
 	switch {
 	case err == nil:
-		a.id = string(res.(*storemsg.Got).Value)
-		fmt.Fprintf(a.out, "agent: id %s (kept in the store)\n", a.id)
-		return nil
+		return string(res.(*storemsg.Got).Value), false, nil
 	case !errors.Is(err, storemsg.ErrNotFound):
-		return fmt.Errorf("read agent id: %w", err)
+		return "", false, fmt.Errorf("read %s: %w", key, err)
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	a.id = hex.EncodeToString(b)
-	if _, err := a.ask("store", &storemsg.Put{Key: []byte(keyAgentID), Value: []byte(a.id)}); err != nil {
-		return fmt.Errorf("save agent id: %w", err)
+	v := make()
+	if _, err := a.ask("store", &storemsg.Put{Key: []byte(key), Value: []byte(v)}); err != nil {
+		return "", false, fmt.Errorf("save %s: %w", key, err)
 	}
-	fmt.Fprintf(a.out, "agent: id %s (new)\n", a.id)
-	return nil
+	return v, true, nil
 }
 
 func (a *agent) restart(ctx context.Context) error {
@@ -132,6 +240,12 @@ func (a *agent) restart(ctx context.Context) error {
 }
 
 func (a *agent) stop(ctx context.Context) error {
+	if a.signaling != nil {
+		a.signaling.Close()
+	}
+	if a.console != nil {
+		a.console.Close()
+	}
 	rep, err := a.rt.Stop(ctx)
 	if len(rep.NotStopped) > 0 {
 		fmt.Fprintf(a.out, "agent: did not stop in time: %s\n", strings.Join(rep.NotStopped, ", "))

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,9 +28,11 @@ func main() {
 // config is what the flags say.
 type config struct {
 	data      string
-	console   string
+	console   netip.AddrPort
+	stun      netip.AddrPort
 	heartbeat time.Duration
 	logLevel  slog.Level
+	allowExec bool
 }
 
 func defaultDataDir() string {
@@ -46,9 +49,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.data, "data", defaultDataDir(), "`DIR` where the agent keeps its state")
-	fs.StringVar(&c.console, "console", "127.0.0.1:8470", "`ADDR` of the web console (reserved: the console is not served yet)")
+	fs.StringVar(&c.data, "data", defaultDataDir(), "`DIR` where the agent keeps its state (store, console token, TLS identity)")
+	console := fs.String("console", "127.0.0.1:8470", "`IP:PORT` of the web console; it needs the token printed at start-up")
+	stun := fs.String("stun", "127.0.0.1:3478", "`IP:PORT` of the STUN binding server; empty turns it off")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 10*time.Second, "how often the agent logs a heartbeat with its uptime")
+	fs.BoolVar(&c.allowExec, "allow-exec", false, "let the console run commands as this user (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: demo [flags]\n\nThe microstack demo agent. SIGINT/SIGTERM stop it gracefully; SIGHUP restarts its chain.\n\nFlags:\n")
@@ -63,6 +68,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, fmt.Errorf("--log-level: %w", err)
+	}
+	var err error
+	if c.console, err = netip.ParseAddrPort(*console); err != nil {
+		return c, fmt.Errorf("--console: %w", err)
+	}
+	if *stun != "" {
+		if c.stun, err = netip.ParseAddrPort(*stun); err != nil {
+			return c, fmt.Errorf("--stun: %w", err)
+		}
 	}
 	if c.heartbeat <= 0 {
 		return c, errors.New("--heartbeat must be positive")

@@ -17,6 +17,10 @@ import (
 
 func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
+// freePorts makes a test's demo listen on ports the system picks, so tests
+// run beside a demo that holds the default ones.
+var freePorts = []string{"--console", "127.0.0.1:0", "--stun", "127.0.0.1:0"}
+
 // buildDemo builds the demo binary once per test run.
 func buildDemo(t *testing.T) string {
 	t.Helper()
@@ -67,7 +71,7 @@ func (w *lineWaiter) waitFor(t *testing.T, prefix string) {
 func TestDemoRestartsOnSIGHUPAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	bin := buildDemo(t)
 	data := filepath.Join(t.TempDir(), "state")
-	cmd := exec.Command(bin, "--data", data, "--heartbeat", "50ms")
+	cmd := exec.Command(bin, append([]string{"--data", data, "--heartbeat", "50ms"}, freePorts...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +117,7 @@ func TestDemoFlags(t *testing.T) {
 	if code := run([]string{"--help"}, &out, &errOut); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, flag := range []string{"-data", "-console", "-heartbeat", "-log-level"} {
+	for _, flag := range []string{"-data", "-console", "-stun", "-heartbeat", "-log-level", "-allow-exec"} {
 		if !strings.Contains(errOut.String(), flag) {
 			t.Fatalf("--help does not document %s:\n%s", flag, errOut.String())
 		}
@@ -131,7 +135,7 @@ func TestDemoFlags(t *testing.T) {
 // returns the id line.
 func runOnce(t *testing.T, bin, data string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "--data", data, "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"--data", data, "--log-level", "warn"}, freePorts...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
