@@ -96,7 +96,11 @@ function logLine(r) {
     `${time} `, el("span", { class: "lvl" }, levelName(r.level)), el("span", { class: "mod" }, r.module), " ",
     r.actor ? el("span", { class: "attrs" }, r.actor + " ") : "", r.msg, " ", el("span", { class: "attrs" }, attrs));
 }
-function levelName(n) { return n >= 8 ? "ERROR" : n >= 4 ? "WARN" : n >= 0 ? "INFO" : "DEBUG"; }
+// Levels come as slog writes them ("INFO", "WARN+2") or as numbers.
+function levelName(l) {
+  if (typeof l === "string") return l.replace(/[+-]\d+$/, "");
+  return l >= 8 ? "ERROR" : l >= 4 ? "WARN" : l >= 0 ? "INFO" : "DEBUG";
+}
 function appendLogs(records) {
   const ol = $("#logs");
   const atBottom = ol.scrollTop + ol.clientHeight >= ol.scrollHeight - 20;
@@ -119,7 +123,7 @@ async function startLogs() {
   logSource.onopen = () => { $("#log-status").textContent = "live"; };
   logSource.onerror = () => { $("#log-status").textContent = "reconnecting…"; };
   logSource.onmessage = (ev) => appendLogs([JSON.parse(ev.data)]);
-  logSource.addEventListener("dropped", (ev) => appendLogs([{ seq: 0, time: new Date().toISOString(), level: 4, module: "console", msg: `${ev.data} records were dropped: this page fell behind` }]));
+  logSource.addEventListener("dropped", (ev) => appendLogs([{ seq: 0, time: new Date().toISOString(), level: "WARN", module: "console", msg: `${ev.data} records were dropped: this page fell behind` }]));
 }
 $("#log-level").onchange = startLogs;
 $("#log-module").onchange = startLogs;
