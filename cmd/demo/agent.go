@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,18 +18,24 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/microstack-go/microstack/actors/console"
+	"github.com/microstack-go/microstack/actors/discovery"
 	httpactor "github.com/microstack-go/microstack/actors/http"
 	"github.com/microstack-go/microstack/actors/logging"
+	"github.com/microstack-go/microstack/actors/netif"
 	"github.com/microstack-go/microstack/actors/store"
 	"github.com/microstack-go/microstack/actors/stun"
+	"github.com/microstack-go/microstack/actors/udp"
 	"github.com/microstack-go/microstack/actors/webrtc"
 	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/discoverymsg"
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/messages/stunmsg"
 	"github.com/microstack-go/microstack/runtime"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
+	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/osnet"
 )
 
 // agent is the demo's chain and what it prints.
@@ -37,6 +45,7 @@ type agent struct {
 	hub *logging.Hub
 	out io.Writer
 	rt  *runtime.Runtime
+	net transports.Network
 	id  string
 
 	idState   string
@@ -61,7 +70,7 @@ func newAgent(cfg config, stderr io.Writer, out io.Writer) (*agent, error) {
 		Level: cfg.logLevel,
 		Next:  slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}),
 	})
-	a := &agent{cfg: cfg, log: slog.New(hub.Handler()), hub: hub, out: out}
+	a := &agent{cfg: cfg, log: slog.New(hub.Handler()), hub: hub, out: out, net: osnet.New(osnet.Options{})}
 	// The log and the store start first; the agent's identity and console
 	// token come from the store; then the services start, in order.
 	a.rt = runtime.New(runtime.Options{
@@ -104,7 +113,20 @@ func (a *agent) foundation() []supervisor.ChildSpec {
 // services are the agent's services, started after the foundation, in
 // order; each is a child of the root under a readable name.
 func (a *agent) services() []supervisor.ChildSpec {
-	var specs []supervisor.ChildSpec
+	specs := []supervisor.ChildSpec{
+		netif.ChildSpec("netif", netif.Options{Network: a.net, Logger: a.log.With("module", "netif")}),
+	}
+	if a.cfg.echoUDP.IsValid() {
+		specs = append(specs, udp.EchoSpec("echo-udp", a.cfg.echoUDP, a.net))
+	}
+	if len(a.cfg.discovery) > 0 {
+		opts := discovery.Options{Network: a.net, ID: a.id, Services: a.announced(), Logger: a.log.With("module", "discovery")}
+		if a.cfg.discKey != "" {
+			key := sha256.Sum256([]byte(a.cfg.discKey))
+			opts.Key = key[:]
+		}
+		specs = append(specs, discovery.ChildSpec("discovery", a.cfg.discovery, opts))
+	}
 	if a.cfg.stun.IsValid() {
 		specs = append(specs, stun.ServerChildSpec("stun", stun.ServerOptions{Local: a.cfg.stun, Software: "microstack demo", Logger: a.log.With("module", "stun")}))
 	}
@@ -131,7 +153,12 @@ func (a *agent) startServices() error {
 		Peer:   webrtc.Options{LoopbackOnly: a.cfg.console.Addr().IsLoopback()},
 		Logger: a.log.With("module", "webrtc"),
 	})
+	var peers func() []console.Peer
+	if len(a.cfg.discovery) > 0 {
+		peers = a.peers
+	}
 	c, err := console.New(console.Options{
+		Peers:     peers,
 		Runtime:   a.rt,
 		Hub:       a.hub,
 		LogActor:  a.pid("log"),
@@ -155,6 +182,34 @@ func (a *agent) startServices() error {
 	return nil
 }
 
+// announced are the service addresses discovery beacons carry.
+func (a *agent) announced() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ap := range []netip.AddrPort{a.cfg.console, a.cfg.echoUDP, a.cfg.stun} {
+		if ap.IsValid() && ap.Port() != 0 {
+			out = append(out, ap)
+		}
+	}
+	return out
+}
+
+// peers lists the peers discovery has seen, for the console.
+func (a *agent) peers() []console.Peer {
+	res, err := a.ask("discovery", &discoverymsg.GetPeers{})
+	if err != nil {
+		return nil
+	}
+	var out []console.Peer
+	for _, p := range res.(*discoverymsg.Peers).Peers {
+		cp := console.Peer{ID: p.ID, Name: p.Name, Addr: p.Addr.String(), LastSeen: p.LastSeen}
+		for _, s := range p.Services {
+			cp.Services = append(cp.Services, s.String())
+		}
+		out = append(out, cp)
+	}
+	return out
+}
+
 // printServing prints what the agent serves, with the ports it got.
 func (a *agent) printServing() {
 	consoleAddr := a.cfg.console
@@ -170,6 +225,12 @@ func (a *agent) printServing() {
 			stunAddr = res.(*stunmsg.LocalAddress).Addr
 		}
 		fmt.Fprintf(a.out, "stun: %s (udp)\n", stunAddr)
+	}
+	if a.cfg.echoUDP.IsValid() {
+		fmt.Fprintf(a.out, "echo-udp: %s\n", a.cfg.echoUDP)
+	}
+	if len(a.cfg.discovery) > 0 {
+		fmt.Fprintf(a.out, "discovery: on %s (authenticated: %v)\n", strings.Join(a.cfg.discovery, ", "), a.cfg.discKey != "")
 	}
 	if a.cfg.allowExec {
 		fmt.Fprintln(a.out, "exec: the console may run commands (--allow-exec)")

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,9 @@ type config struct {
 	data      string
 	console   netip.AddrPort
 	stun      netip.AddrPort
+	echoUDP   netip.AddrPort
+	discovery []string
+	discKey   string
 	heartbeat time.Duration
 	logLevel  slog.Level
 	allowExec bool
@@ -52,6 +56,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.data, "data", defaultDataDir(), "`DIR` where the agent keeps its state (store, console token, TLS identity)")
 	console := fs.String("console", "127.0.0.1:8470", "`IP:PORT` of the web console; it needs the token printed at start-up")
 	stun := fs.String("stun", "127.0.0.1:3478", "`IP:PORT` of the STUN binding server; empty turns it off")
+	echoUDP := fs.String("echo-udp", "127.0.0.1:8472", "`IP:PORT` of the UDP echo service; empty turns it off")
+	discovery := fs.String("discovery", "", "`IFACE[,IFACE]`: announce this agent and find peers by multicast on these interfaces (off by default: nothing leaves the machine unless asked)")
+	fs.StringVar(&c.discKey, "discovery-key", "", "shared `SECRET` that authenticates discovery beacons; agents without it are ignored")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 10*time.Second, "how often the agent logs a heartbeat with its uptime")
 	fs.BoolVar(&c.allowExec, "allow-exec", false, "let the console run commands as this user (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -76,6 +83,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if *stun != "" {
 		if c.stun, err = netip.ParseAddrPort(*stun); err != nil {
 			return c, fmt.Errorf("--stun: %w", err)
+		}
+	}
+	if *echoUDP != "" {
+		if c.echoUDP, err = netip.ParseAddrPort(*echoUDP); err != nil {
+			return c, fmt.Errorf("--echo-udp: %w", err)
+		}
+	}
+	for _, name := range strings.Split(*discovery, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			c.discovery = append(c.discovery, name)
 		}
 	}
 	if c.heartbeat <= 0 {

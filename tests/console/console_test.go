@@ -47,7 +47,7 @@ func startDemo(t *testing.T) *demo {
 	if err := build.Run(); err != nil {
 		t.Fatalf("build demo: %v", err)
 	}
-	cmd := exec.Command(bin, "--data", t.TempDir(), "--console", "127.0.0.1:0", "--stun", "127.0.0.1:0", "--heartbeat", "200ms")
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--console", "127.0.0.1:0", "--stun", "127.0.0.1:0", "--echo-udp", "127.0.0.1:0", "--heartbeat", "200ms")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
