@@ -6,15 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/creack/pty"
 
 	"github.com/microstack-go/microstack/messages/procmsg"
 )
@@ -44,6 +39,10 @@ type child struct {
 	done   chan struct{} // closed to stop the readers
 	exited chan struct{} // closed once the child is reaped
 	state  *os.ProcessState
+
+	// killed is the signal the actor reports for a child it terminated
+	// where the system keeps no such record (Windows); zero elsewhere.
+	killed atomic.Int32
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -95,21 +94,11 @@ func startChild(gen int, spec *procmsg.Spawn, o Options) (*child, error) {
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
+	if err := checkOptions(o); err != nil {
+		return nil, err
+	}
 	if o.PTY {
-		env := cmd.Env
-		if env == nil {
-			// The actor's own TERM describes its terminal, if any, not
-			// this one.
-			env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "TERM=") })
-		}
-		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "TERM=") }) {
-			env = append(slices.Clip(env), "TERM=xterm-256color")
-		}
-		cmd.Env = env
-		// A new session makes the child leader of its own process group,
-		// which is what stop signals.
-		attrs := &syscall.SysProcAttr{Setsid: true, Setctty: true, Credential: o.Credential}
-		term, err := pty.StartWithAttrs(cmd, &pty.Winsize{Rows: o.Rows, Cols: o.Cols}, attrs)
+		term, err := startPTY(cmd, o)
 		if err != nil {
 			return nil, fmt.Errorf("process: start %s: %w", spec.Path, err)
 		}
@@ -121,7 +110,7 @@ func startChild(gen int, spec *procmsg.Spawn, o Options) (*child, error) {
 			return nil, fmt.Errorf("process: pipes: %w", err)
 		}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[3], files[5]
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: o.Credential}
+		cmd.SysProcAttr = pipeAttrs(o)
 		err = cmd.Start()
 		// The child's ends belong to the child now.
 		files[0].Close()
@@ -225,48 +214,6 @@ func (c *child) wait(deliver func(any)) {
 	deliver(reaped{gen: c.gen, state: c.cmd.ProcessState, at: time.Now()})
 }
 
-// signalGroup sends sig to the child's process group.
-func (c *child) signalGroup(sig syscall.Signal) error {
-	return syscall.Kill(-c.pid, sig)
-}
-
-// groupAlive reports whether any process of the child's group is left.
-// Zombies do not count: they are dead, and the orphans among them are
-// init's to reap, which may take a while (or, in a container whose init
-// does not reap, for ever).
-func (c *child) groupAlive() bool {
-	if syscall.Kill(-c.pid, 0) != nil {
-		return false
-	}
-	live, ok := liveMembers(c.pid)
-	return !ok || live
-}
-
-// liveMembers reports whether /proc lists a process of group pgid that is
-// not a zombie; ok is false when /proc cannot be read.
-func liveMembers(pgid int) (live, ok bool) {
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil || len(stats) == 0 {
-		return false, false
-	}
-	want := strconv.Itoa(pgid)
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:])) // state, ppid, pgrp, ...
-		if len(f) >= 3 && f[2] == want && f[0] != "Z" {
-			return true, true
-		}
-	}
-	return false, true
-}
-
 // close stops the goroutines and releases the files. The child must be
 // reaped and its group gone before, or readers may wait on a pipe a
 // survivor holds (closing the read ends unblocks them anyway).
@@ -343,13 +290,17 @@ func (b *budget) inUse() int {
 	return b.size - b.avail
 }
 
-// exitStatus turns a process state into Exited's code and signal.
-func exitStatus(st *os.ProcessState) (int, syscall.Signal) {
+// exitStatus returns Exited's code and signal for the reaped child.
+func (c *child) exitStatus() (int, syscall.Signal) {
+	st := c.state
 	if st == nil {
 		return -1, 0
 	}
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return -1, ws.Signal()
+	}
+	if sig := syscall.Signal(c.killed.Load()); sig != 0 {
+		return -1, sig
 	}
 	return st.ExitCode(), 0
 }

@@ -93,7 +93,7 @@ func (p *procActor) maybeExited(ctx actor.Context) {
 	}
 	c.close()
 	p.c = nil
-	code, sig := exitStatus(p.reaped.state)
+	code, sig := c.exitStatus()
 	p.stats.Add("exits", 1)
 	p.tell(ctx, &procmsg.Exited{Code: code, Signal: sig, Duration: p.reaped.at.Sub(c.started), TimedOut: p.timedOut})
 	for _, r := range p.stdinQ {

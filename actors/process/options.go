@@ -2,7 +2,6 @@ package process
 
 import (
 	"log/slog"
-	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -29,20 +28,25 @@ type Options struct {
 	// terminal sessions): its standard input, output and error are the
 	// terminal, TERM is xterm-256color unless Spawn.Env sets it, and the child
 	// leads a new session. There are no Stderr events.
+	// Unix only: on Windows a Spawn with PTY set fails with
+	// procmsg.ErrUnsupported.
 	PTY bool
 	// Rows and Cols size the pseudo-terminal. Defaults 25 and 80, as
 	// MicroStack's forkpty.
 	Rows, Cols uint16
-	// Credential runs the child as another user and group (Linux; the actor
-	// must run as root or hold CAP_SETUID and CAP_SETGID). Nil runs it as
-	// the actor's own user.
-	Credential *syscall.Credential
+	// Credential runs the child as another user and group (Unix; the actor
+	// must run as root, or on Linux hold CAP_SETUID and CAP_SETGID). Nil
+	// runs it as the actor's own user. On Windows a Spawn with a Credential
+	// fails with procmsg.ErrUnsupported.
+	Credential *Credential
 	// Timeout, when positive, ends the child that runs longer: SIGTERM to its
-	// process group, then SIGKILL after Grace. Exited.TimedOut is set.
+	// process group, then SIGKILL after Grace (on Windows the child is
+	// killed at once). Exited.TimedOut is set.
 	Timeout time.Duration
 	// Grace is how long a child (and its process group) has between SIGTERM
 	// and SIGKILL when the actor stops or a Timeout expires. Default 5s.
-	// The actor's stop waits that long at most.
+	// The actor's stop waits that long at most. Windows has no SIGTERM: the
+	// child is killed at once.
 	Grace time.Duration
 	// Credits is how many output events (Stdout and Stderr, each at most
 	// ReadSize bytes) the handler may receive after Spawn before it must
@@ -65,6 +69,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock times Timeout and Grace. Default clock.Real().
 	Clock clock.Clock
+}
+
+// Credential is the user and groups a child runs as, by numeric id. It is
+// portable so that Options builds everywhere; only Unix systems honour it.
+type Credential struct {
+	// UID and GID are the child's user and primary group.
+	UID, GID uint32
+	// Groups are its supplementary groups; nil leaves it none.
+	Groups []uint32
 }
 
 const (

@@ -18,13 +18,20 @@
 // for the child before it is gone: no child outlives its actor. Pipes are
 // read, written and waited on by goroutines the actor owns; Receive never
 // blocks on them, except when stopping, for at most the grace period.
+//
+// On Windows the actor runs children on pipes through os/exec: output
+// events, stdin with back-pressure, CloseStdin, exit codes and Timeout work
+// as on Unix, but there are no signals or process groups. A timeout, the
+// actor's stop and Signal{Sig: SIGKILL} kill the child at once
+// (os.Process.Kill, reported as SIGKILL in Exited), and its own children
+// survive it, since only a Job object could reach them. PTY, Credential and
+// any other signal are refused with procmsg.ErrUnsupported.
 package process
 
 import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -353,13 +360,7 @@ func (p *procActor) signal(ctx actor.Context, r request, m *procmsg.Signal) {
 		p.fail(ctx, r, procmsg.ErrNotRunning)
 		return
 	}
-	var err error
-	if m.Group {
-		err = p.c.signalGroup(m.Sig)
-	} else {
-		err = p.c.cmd.Process.Signal(m.Sig)
-	}
-	if err != nil {
+	if err := p.c.signal(m.Sig, m.Group); err != nil {
 		p.fail(ctx, r, fmt.Errorf("process: signal %v: %w", m.Sig, err))
 	}
 }
@@ -370,7 +371,7 @@ func (p *procActor) timeout(ctx actor.Context, m timeoutTick) {
 	}
 	p.timedOut = true
 	p.log.Info("process: timed out", "pid", p.c.pid, "after", p.opts.Timeout)
-	_ = p.c.signalGroup(syscall.SIGTERM)
+	_ = p.c.terminateGroup()
 	root, self, gen := p.root, p.self, p.gen
 	p.killTimer = p.clk.AfterFunc(p.opts.Grace, func() { root.Send(self, killTick{gen: gen}) })
 }
@@ -379,7 +380,7 @@ func (p *procActor) kill(ctx actor.Context, m killTick) {
 	if m.gen != p.gen || p.c == nil || p.closing {
 		return
 	}
-	_ = p.c.signalGroup(syscall.SIGKILL)
+	_ = p.c.killGroup()
 }
 
 func (p *procActor) stopTimers() {
@@ -392,7 +393,7 @@ func (p *procActor) stopTimers() {
 }
 
 // release ends the child and its process group (SIGTERM, SIGKILL after the
-// grace period), waits for every goroutine and closes every file.
+// grace period; on Windows, a kill at once), waits for every goroutine and closes every file.
 func (p *procActor) release(ctx actor.Context) {
 	if p.self == nil {
 		return // never started, or a stale incarnation
@@ -404,7 +405,7 @@ func (p *procActor) release(ctx actor.Context) {
 	if c := p.c; c != nil {
 		p.terminate(c)
 		c.close()
-		code, sig := exitStatus(c.state)
+		code, sig := c.exitStatus()
 		p.tell(ctx, &procmsg.Exited{Code: code, Signal: sig, Duration: time.Since(c.started), TimedOut: p.timedOut})
 		p.c = nil
 	}
@@ -425,10 +426,11 @@ func (p *procActor) release(ctx actor.Context) {
 
 // terminate sends SIGTERM to the child's group, waits up to the grace
 // period for the child to be reaped and the group to empty, then sends
-// SIGKILL and waits for the child.
+// SIGKILL and waits for the child. On Windows the first step kills the
+// child already, and its "group" is the child alone.
 func (p *procActor) terminate(c *child) {
 	if !reapedYet(c) || c.groupAlive() {
-		_ = c.signalGroup(syscall.SIGTERM)
+		_ = c.terminateGroup()
 	}
 	grace := make(chan struct{})
 	t := p.clk.AfterFunc(p.opts.Grace, func() { close(grace) })
@@ -449,7 +451,7 @@ func (p *procActor) terminate(c *child) {
 	}
 	if !reapedYet(c) || c.groupAlive() {
 		p.log.Warn("process: still running after the grace period, killing", "pid", c.pid)
-		_ = c.signalGroup(syscall.SIGKILL)
+		_ = c.killGroup()
 	}
 	<-c.exited
 }

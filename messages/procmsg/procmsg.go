@@ -19,6 +19,7 @@ package procmsg
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"time"
 )
@@ -33,6 +34,11 @@ var (
 	// ErrStdinClosed answers WriteStdin after CloseStdin, or after the child
 	// closed its end of the pipe.
 	ErrStdinClosed = errors.New("process: stdin closed")
+	// ErrUnsupported answers a Spawn whose options the operating system
+	// cannot honour (a pseudo-terminal or a Credential on Windows), and a
+	// Signal it cannot send (on Windows, any signal but SIGKILL). It wraps
+	// errors.ErrUnsupported, so errors.Is matches either.
+	ErrUnsupported = fmt.Errorf("process: not supported on this operating system: %w", errors.ErrUnsupported)
 )
 
 // Spawn starts a child process. Answered with Started, or CommandFailed
@@ -87,7 +93,9 @@ type WriteStdin struct {
 type CloseStdin struct{}
 
 // Signal sends Sig to the child, or to its whole process group when Group is
-// true. Answered with CommandFailed only.
+// true. Answered with CommandFailed only. On Windows only syscall.SIGKILL can
+// be sent (it terminates the child; there is no process group, so Group
+// reaches the child alone); any other signal fails with ErrUnsupported.
 type Signal struct {
 	Sig   syscall.Signal
 	Group bool
@@ -96,6 +104,8 @@ type Signal struct {
 // Exited is the child's last event, sent after all its output. Code is the
 // exit status, or -1 when a signal ended the child; Signal is that signal,
 // zero otherwise. TimedOut is true when the actor's timeout ended the child.
+// Windows has no signals: a child the actor terminated (Signal SIGKILL, a
+// timeout, the actor's stop) is reported with Code -1 and Signal SIGKILL.
 type Exited struct {
 	Code     int
 	Signal   syscall.Signal
