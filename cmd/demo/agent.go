@@ -24,6 +24,7 @@ import (
 	"github.com/microstack-go/microstack/actors/netif"
 	"github.com/microstack-go/microstack/actors/store"
 	"github.com/microstack-go/microstack/actors/stun"
+	"github.com/microstack-go/microstack/actors/tcp"
 	"github.com/microstack-go/microstack/actors/udp"
 	"github.com/microstack-go/microstack/actors/webrtc"
 	"github.com/microstack-go/microstack/messages"
@@ -31,6 +32,7 @@ import (
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/messages/stunmsg"
+	"github.com/microstack-go/microstack/messages/tcpmsg"
 	"github.com/microstack-go/microstack/runtime"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
@@ -116,6 +118,9 @@ func (a *agent) services() []supervisor.ChildSpec {
 	specs := []supervisor.ChildSpec{
 		netif.ChildSpec("netif", netif.Options{Network: a.net, Logger: a.log.With("module", "netif")}),
 	}
+	if a.cfg.echoTCP.IsValid() {
+		specs = append(specs, tcp.EchoSpec("echo-tcp", a.cfg.echoTCP, tcp.WithNetwork(a.net)))
+	}
 	if a.cfg.echoUDP.IsValid() {
 		specs = append(specs, udp.EchoSpec("echo-udp", a.cfg.echoUDP, a.net))
 	}
@@ -185,7 +190,7 @@ func (a *agent) startServices() error {
 // announced are the service addresses discovery beacons carry.
 func (a *agent) announced() []netip.AddrPort {
 	var out []netip.AddrPort
-	for _, ap := range []netip.AddrPort{a.cfg.console, a.cfg.echoUDP, a.cfg.stun} {
+	for _, ap := range []netip.AddrPort{a.cfg.console, a.cfg.echoTCP, a.cfg.echoUDP, a.cfg.stun} {
 		if ap.IsValid() && ap.Port() != 0 {
 			out = append(out, ap)
 		}
@@ -225,6 +230,15 @@ func (a *agent) printServing() {
 			stunAddr = res.(*stunmsg.LocalAddress).Addr
 		}
 		fmt.Fprintf(a.out, "stun: %s (udp)\n", stunAddr)
+	}
+	if a.cfg.echoTCP.IsValid() {
+		addr := a.cfg.echoTCP
+		if res, err := a.ask("echo-tcp", &tcpmsg.GetStats{}); err == nil {
+			if st, ok := res.(*tcpmsg.ListenerStats); ok && st.Local.IsValid() {
+				addr = st.Local
+			}
+		}
+		fmt.Fprintf(a.out, "echo-tcp: %s\n", addr)
 	}
 	if a.cfg.echoUDP.IsValid() {
 		fmt.Fprintf(a.out, "echo-udp: %s\n", a.cfg.echoUDP)

@@ -31,6 +31,7 @@ type config struct {
 	data      string
 	console   netip.AddrPort
 	stun      netip.AddrPort
+	echoTCP   netip.AddrPort
 	echoUDP   netip.AddrPort
 	discovery []string
 	discKey   string
@@ -56,6 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.data, "data", defaultDataDir(), "`DIR` where the agent keeps its state (store, console token, TLS identity)")
 	console := fs.String("console", "127.0.0.1:8470", "`IP:PORT` of the web console; it needs the token printed at start-up")
 	stun := fs.String("stun", "127.0.0.1:3478", "`IP:PORT` of the STUN binding server; empty turns it off")
+	echoTCP := fs.String("echo-tcp", "127.0.0.1:8471", "`IP:PORT` of the TCP echo service; empty turns it off")
 	echoUDP := fs.String("echo-udp", "127.0.0.1:8472", "`IP:PORT` of the UDP echo service; empty turns it off")
 	discovery := fs.String("discovery", "", "`IFACE[,IFACE]`: announce this agent and find peers by multicast on these interfaces (off by default: nothing leaves the machine unless asked)")
 	fs.StringVar(&c.discKey, "discovery-key", "", "shared `SECRET` that authenticates discovery beacons; agents without it are ignored")
@@ -83,6 +85,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if *stun != "" {
 		if c.stun, err = netip.ParseAddrPort(*stun); err != nil {
 			return c, fmt.Errorf("--stun: %w", err)
+		}
+	}
+	if *echoTCP != "" {
+		if c.echoTCP, err = netip.ParseAddrPort(*echoTCP); err != nil {
+			return c, fmt.Errorf("--echo-tcp: %w", err)
 		}
 	}
 	if *echoUDP != "" {

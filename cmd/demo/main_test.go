@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
 // freePorts makes a test's demo listen on ports the system picks, so tests
 // run beside a demo that holds the default ones.
-var freePorts = []string{"--console", "127.0.0.1:0", "--stun", "127.0.0.1:0", "--echo-udp", "127.0.0.1:0"}
+var freePorts = []string{"--console", "127.0.0.1:0", "--stun", "127.0.0.1:0", "--echo-udp", "127.0.0.1:0", "--echo-tcp", "127.0.0.1:0"}
 
 // buildDemo builds the demo binary once per test run.
 func buildDemo(t *testing.T) string {
@@ -117,7 +117,7 @@ func TestDemoFlags(t *testing.T) {
 	if code := run([]string{"--help"}, &out, &errOut); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, flag := range []string{"-data", "-console", "-stun", "-echo-udp", "-discovery", "-discovery-key", "-heartbeat", "-log-level", "-allow-exec"} {
+	for _, flag := range []string{"-data", "-console", "-stun", "-echo-tcp", "-echo-udp", "-discovery", "-discovery-key", "-heartbeat", "-log-level", "-allow-exec"} {
 		if !strings.Contains(errOut.String(), flag) {
 			t.Fatalf("--help does not document %s:\n%s", flag, errOut.String())
 		}

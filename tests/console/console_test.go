@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +33,7 @@ func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 // demo is a running demo agent.
 type demo struct {
 	cmd     *exec.Cmd
+	echo    string // the TCP echo service's address
 	console string // http://ADDR/?token=TOKEN
 	base    string // http://ADDR
 	token   string
@@ -47,7 +49,16 @@ func startDemo(t *testing.T) *demo {
 	if err := build.Run(); err != nil {
 		t.Fatalf("build demo: %v", err)
 	}
-	cmd := exec.Command(bin, "--data", t.TempDir(), "--console", "127.0.0.1:0", "--stun", "127.0.0.1:0", "--echo-udp", "127.0.0.1:0", "--heartbeat", "200ms")
+	// The echo listener must come back on the same port after a crash, so
+	// it gets a fixed one: a port the system just handed out and took back.
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &demo{echo: probe.Addr().String()}
+	probe.Close()
+	cmd := exec.Command(bin, "--data", t.TempDir(), "--console", "127.0.0.1:0", "--stun", "127.0.0.1:0",
+		"--echo-udp", "127.0.0.1:0", "--echo-tcp", d.echo, "--heartbeat", "200ms")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +67,7 @@ func startDemo(t *testing.T) *demo {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &demo{cmd: cmd}
+	d.cmd = cmd
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
@@ -128,7 +139,7 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
-	const target = "agent/stun" // a service the test can query after its restart
+	const target = "agent/echo-tcp" // the TCP echo listener
 	sel := fmt.Sprintf(`li[data-path=%q]`, target)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(d.console),
@@ -141,7 +152,7 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"chain", "store", "logging", "http.server", "stun.server", "demo.heartbeat"} {
+	for _, want := range []string{"chain", "store", "logging", "http.server", "stun.server", "tcp.listener", "demo.heartbeat"} {
 		if !contains(kinds, want) {
 			t.Fatalf("tree lacks a %s: %v", want, kinds)
 		}
@@ -162,7 +173,8 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 		return err == nil && a > b
 	})
 
-	// Crash the STUN server from the page and watch its restart count.
+	echo(t, d.echo)
+	// Crash the TCP echo listener from the page and watch its restart count.
 	before, err := attr(ctx, sel, "data-restarts")
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +188,9 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 		b, _ := strconv.Atoi(before)
 		return err == nil && a == b+1
 	})
-	// The restarted service is healthy again.
+	// The restarted listener answers on its port again, and every service
+	// is up.
+	waitFor(t, ctx, 20*time.Second, "the echo port to answer again", func() bool { return tryEcho(d.echo) == nil })
 	waitFor(t, ctx, 20*time.Second, "healthz to report every service up", func() bool {
 		resp, err := http.Get(d.base + "/healthz")
 		if err != nil {
@@ -184,7 +198,7 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == 200 && strings.Contains(string(body), `"stun":"running"`)
+		return resp.StatusCode == 200 && strings.Contains(string(body), `"echo-tcp":"running"`)
 	})
 	waitFor(t, ctx, 20*time.Second, "the page's health badge to say healthy", func() bool {
 		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#health`)))
@@ -215,6 +229,35 @@ func TestConsoleRefusesAWrongToken(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("GET %s: %d", url, resp.StatusCode)
 		}
+	}
+}
+
+// tryEcho sends a line to the echo service and checks it comes back.
+func tryEcho(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	msg := []byte("hello, echo\n")
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return err
+	}
+	if string(got) != string(msg) {
+		return fmt.Errorf("echoed %q", got)
+	}
+	return nil
+}
+
+func echo(t *testing.T, addr string) {
+	t.Helper()
+	if err := tryEcho(addr); err != nil {
+		t.Fatalf("echo at %s: %v", addr, err)
 	}
 }
 
