@@ -102,7 +102,9 @@ func FuzzConsoleBody(f *testing.F) {
 			Path string   `json:"path"`
 			Args []string `json:"args"`
 		}
-		if err := json.Unmarshal(body, &cmd); err != nil || cmd.Path == "" {
+		// Decoded as the console decodes it: the first JSON value only,
+		// so that trailing bytes cannot hide a program from this check.
+		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&cmd); err != nil || cmd.Path == "" {
 			if rec := serve(withExec, "POST", "/api/exec", body, true); rec.Code != http.StatusBadRequest {
 				t.Fatalf("exec of %q: %d %s, want 400", body, rec.Code, rec.Body)
 			}
