@@ -54,6 +54,10 @@ type agent struct {
 	token     string
 	console   *console.Console
 	signaling *webrtc.Signaling
+	// Peer links, on when discovery runs with a key.
+	linkToken   string
+	peerSignals *webrtc.Signaling
+	consoleAddr netip.AddrPort // the console's address, with the port it got
 }
 
 // Keys the agent keeps in its store.
@@ -112,8 +116,22 @@ func (a *agent) foundation() []supervisor.ChildSpec {
 	}
 }
 
-// services are the agent's services, started after the foundation, in
-// order; each is a child of the root under a readable name.
+// consoleSpec is the console's HTTP server: the console page and API, and
+// the peer-link signaling route when links are on.
+func (a *agent) consoleSpec() supervisor.ChildSpec {
+	routes := []httpactor.Route{{Pattern: "/", Handler: a.console}}
+	if a.peerSignals != nil {
+		routes = append(routes, httpactor.Route{Pattern: "POST /peer/offer", Handler: peerOfferHandler(a.linkToken, a.peerSignals)})
+	}
+	return httpactor.ChildSpec("console", httpactor.Options{
+		Endpoints: []httpactor.Endpoint{{Addr: a.cfg.console}},
+		Routes:    routes,
+		Logger:    a.log.With("module", "console"),
+	})
+}
+
+// services are the agent's services started after the console, in order;
+// each is a child of the root under a readable name.
 func (a *agent) services() []supervisor.ChildSpec {
 	specs := []supervisor.ChildSpec{
 		netif.ChildSpec("netif", netif.Options{Network: a.net, Logger: a.log.With("module", "netif")}),
@@ -131,16 +149,18 @@ func (a *agent) services() []supervisor.ChildSpec {
 			opts.Key = key[:]
 		}
 		specs = append(specs, discovery.ChildSpec("discovery", a.cfg.discovery, opts))
+		if a.linkToken != "" {
+			specs = append(specs, supervisor.ChildSpec{
+				Name:  "peerlinks",
+				Kind:  "demo.peerlinks",
+				Props: func() *actor.Props { return peerLinksProps(a.pid("discovery"), a.id, a.linkToken, time.Second, a.log) },
+			})
+		}
 	}
 	if a.cfg.stun.IsValid() {
 		specs = append(specs, stun.ServerChildSpec("stun", stun.ServerOptions{Local: a.cfg.stun, Software: "microstack demo", Logger: a.log.With("module", "stun")}))
 	}
 	specs = append(specs,
-		httpactor.ChildSpec("console", httpactor.Options{
-			Endpoints: []httpactor.Endpoint{{Addr: a.cfg.console}},
-			Routes:    []httpactor.Route{{Pattern: "/", Handler: a.console}},
-			Logger:    a.log.With("module", "console"),
-		}),
 		supervisor.ChildSpec{
 			Name:  "heartbeat",
 			Kind:  "demo.heartbeat",
@@ -161,6 +181,13 @@ func (a *agent) startServices() error {
 	var peers func() []console.Peer
 	if len(a.cfg.discovery) > 0 {
 		peers = a.peers
+		if a.cfg.discKey != "" {
+			a.linkToken = linkTokenFor(a.cfg.discKey)
+			a.peerSignals = webrtc.NewSignaling(a.rt.System(), webrtc.SignalingOptions{
+				Peer:   webrtc.Options{LoopbackOnly: a.cfg.console.Addr().IsLoopback()},
+				Logger: a.log.With("module", "peerlink"),
+			})
+		}
 	}
 	c, err := console.New(console.Options{
 		Peers:     peers,
@@ -179,6 +206,16 @@ func (a *agent) startServices() error {
 	a.console = c
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// The console first: the others announce the address it got.
+	if _, err := a.rt.Spawn(ctx, a.consoleSpec()); err != nil {
+		return fmt.Errorf("start console: %w", err)
+	}
+	a.consoleAddr = a.cfg.console
+	if res, err := a.ask("console", &httpmsg.GetBound{}); err == nil {
+		if b := res.(*httpmsg.Bound); len(b.Endpoints) > 0 {
+			a.consoleAddr = b.Endpoints[0].Addr
+		}
+	}
 	for _, spec := range a.services() {
 		if _, err := a.rt.Spawn(ctx, spec); err != nil {
 			return fmt.Errorf("start %s: %w", spec.Name, err)
@@ -190,7 +227,7 @@ func (a *agent) startServices() error {
 // announced are the service addresses discovery beacons carry.
 func (a *agent) announced() []netip.AddrPort {
 	var out []netip.AddrPort
-	for _, ap := range []netip.AddrPort{a.cfg.console, a.cfg.echoTCP, a.cfg.echoUDP, a.cfg.stun} {
+	for _, ap := range []netip.AddrPort{a.consoleAddr, a.cfg.echoTCP, a.cfg.echoUDP, a.cfg.stun} {
 		if ap.IsValid() && ap.Port() != 0 {
 			out = append(out, ap)
 		}
@@ -204,9 +241,18 @@ func (a *agent) peers() []console.Peer {
 	if err != nil {
 		return nil
 	}
+	status := links{}
+	if a.linkToken != "" {
+		if res, err := a.ask("peerlinks", getLinks{}); err == nil {
+			status, _ = res.(links)
+		}
+	}
 	var out []console.Peer
 	for _, p := range res.(*discoverymsg.Peers).Peers {
 		cp := console.Peer{ID: p.ID, Name: p.Name, Addr: p.Addr.String(), LastSeen: p.LastSeen}
+		if st, ok := status[p.ID]; ok {
+			cp.Heartbeat = st.describe()
+		}
 		for _, s := range p.Services {
 			cp.Services = append(cp.Services, s.String())
 		}
@@ -217,13 +263,7 @@ func (a *agent) peers() []console.Peer {
 
 // printServing prints what the agent serves, with the ports it got.
 func (a *agent) printServing() {
-	consoleAddr := a.cfg.console
-	if res, err := a.ask("console", &httpmsg.GetBound{}); err == nil {
-		if b := res.(*httpmsg.Bound); len(b.Endpoints) > 0 {
-			consoleAddr = b.Endpoints[0].Addr
-		}
-	}
-	fmt.Fprintf(a.out, "console: http://%s/?token=%s\n", consoleAddr, a.token)
+	fmt.Fprintf(a.out, "console: http://%s/?token=%s\n", a.consoleAddr, a.token)
 	if a.cfg.stun.IsValid() {
 		stunAddr := a.cfg.stun
 		if res, err := a.ask("stun", &stunmsg.GetLocalAddress{}); err == nil {
@@ -317,6 +357,9 @@ func (a *agent) restart(ctx context.Context) error {
 func (a *agent) stop(ctx context.Context) error {
 	if a.signaling != nil {
 		a.signaling.Close()
+	}
+	if a.peerSignals != nil {
+		a.peerSignals.Close()
 	}
 	if a.console != nil {
 		a.console.Close()

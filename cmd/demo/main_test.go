@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,5 +180,94 @@ func TestDemoKeepsItsStateAcrossStarts(t *testing.T) {
 	id := strings.Fields(first)[2]
 	if !strings.HasSuffix(first, "(new)") || second != "agent: id "+id+" (kept in the store)" {
 		t.Fatalf("first start %q, second start %q", first, second)
+	}
+}
+
+// startAgent runs a demo agent with args and returns its console URL's
+// address and token.
+func startAgent(t *testing.T, bin string, args ...string) (addr, token string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--data", t.TempDir(), "--log-level", "warn"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	lines := watchLines(stdout)
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines.lines:
+			if !ok {
+				t.Fatal("agent output ended before its console line")
+			}
+			if rest, found := strings.CutPrefix(l, "console: http://"); found {
+				addr, token, _ = strings.Cut(rest, "/?token=")
+				go func() {
+					for range lines.lines {
+					}
+				}()
+				return addr, token
+			}
+		case <-deadline:
+			t.Fatal("no console line within 20s")
+		}
+	}
+}
+
+type consolePeer struct {
+	ID, Heartbeat string
+}
+
+func peersOf(t *testing.T, addr, token string) []consolePeer {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/peers", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var peers []consolePeer
+	if err := json.NewDecoder(resp.Body).Decode(&peers); err != nil {
+		t.Fatal(err)
+	}
+	return peers
+}
+
+// Two agents sharing a discovery key find each other over multicast on the
+// loopback interface, link by WebRTC and exchange heartbeats, which their
+// consoles show; an agent with another key is seen by neither.
+func TestTwoAgentsDiscoverEachOtherAndExchangeHeartbeats(t *testing.T) {
+	bin := buildDemo(t)
+	common := []string{"--console", "127.0.0.1:0", "--stun", "", "--echo-tcp", "", "--echo-udp", "", "--discovery", "lo"}
+	aAddr, aTok := startAgent(t, bin, append(common, "--discovery-key", "shared secret")...)
+	bAddr, bTok := startAgent(t, bin, append(common, "--discovery-key", "shared secret")...)
+	startAgent(t, bin, append(common, "--discovery-key", "another secret")...)
+	linked := func(addr, tok string) bool {
+		peers := peersOf(t, addr, tok)
+		return len(peers) == 1 && strings.HasPrefix(peers[0].Heartbeat, "open · rtt")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !(linked(aAddr, aTok) && linked(bAddr, bTok)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat link within 30s: a sees %+v, b sees %+v", peersOf(t, aAddr, aTok), peersOf(t, bAddr, bTok))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A peer offer without the link token is refused.
+	resp, err := http.Post("http://"+aAddr+"/peer/offer", "application/json", strings.NewReader(`{"type":"offer","sdp":"v=0"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("offer without the link token: %d", resp.StatusCode)
 	}
 }
