@@ -59,7 +59,7 @@ func peerOfferHandler(token string, next http.Handler) http.Handler {
 
 // Messages of the peer-links actor.
 type (
-	linkBeat       struct{}
+	linkBeat   struct{}
 	getLinks   struct{}
 	linkStatus struct {
 		State string
