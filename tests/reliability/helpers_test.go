@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bufio"
 	"net"
 	"net/netip"
 	"os"
@@ -67,3 +68,16 @@ func settle(t *testing.T, base usage, slack int) usage {
 	}
 	return u
 }
+
+// dial opens a loopback TCP connection with a 10 s deadline.
+func dial(t *testing.T, addr netip.AddrPort) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
