@@ -16,9 +16,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// DefaultShutdownTimeout bounds how long closing a node waits for
-// protoactor's graceful gRPC stop before it stops the server at once
-// (protoactor's own graceful stop waits up to 10 s).
+// DefaultShutdownTimeout bounds how long closing a node waits for each of
+// protoactor's endpoint actors to stop.
 const DefaultShutdownTimeout = 2 * time.Second
 
 // node is protoactor's remote layer (and, for cluster members and
@@ -34,6 +33,7 @@ type node struct {
 	refused  atomic.Int64
 	log      *slog.Logger
 	timeout  time.Duration
+	member   bool
 	once     sync.Once
 }
 
@@ -54,7 +54,7 @@ type nodeConfig struct {
 // cfg.listen. protoactor panics when it cannot listen; that comes back as
 // an error.
 func startNode(system *actor.ActorSystem, cfg nodeConfig) (*node, error) {
-	n := &node{system: system, log: cfg.log, timeout: cfg.timeout}
+	n := &node{system: system, log: cfg.log, timeout: cfg.timeout, member: cfg.member && cfg.clusterCfg != nil}
 	if n.timeout <= 0 {
 		n.timeout = DefaultShutdownTimeout
 	}
@@ -135,14 +135,15 @@ func splitListen(addr string) (string, int, error) {
 // Address returns the address other nodes reach this one at.
 func (n *node) address() string { return n.system.Address() }
 
-// close leaves the cluster, if any, and stops the remote layer: gracefully
-// for up to n.timeout, then at once. It does not shut the actor system
-// down (protoactor's Cluster.Shutdown does, under the chain's feet, and
-// sleeps 2 s).
+// close leaves the cluster, if any, and stops the remote layer. It does
+// not shut the actor system down (protoactor's Cluster.Shutdown does,
+// under the chain's feet, and sleeps 2 s).
 func (n *node) close() error {
 	n.once.Do(func() {
 		if c := n.cluster; c != nil {
-			if c.Gossip != nil {
+			if n.member {
+				// Only a member gossips; on a client SetState dereferences
+				// the gossip actor's nil PID.
 				c.Gossip.SetState(cluster.GracefullyLeftKey, &emptypb.Empty{})
 			}
 			if n.provider != nil {
@@ -158,16 +159,23 @@ func (n *node) close() error {
 				c.Gossip.Shutdown()
 			}
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			n.remote.Shutdown(true)
-		}()
-		select {
-		case <-done:
-		case <-time.After(n.timeout):
-			n.remote.Shutdown(false)
-			<-done
+		// Not Remote.Shutdown(true): its endpoint manager's stop races
+		// with the connection-lost events it causes (a data race inside
+		// protoactor), and its graceful gRPC stop waits up to 10 s for
+		// peers. The server stops at once (peers see their streams end,
+		// as when a node is lost), then the endpoint actors stop, which
+		// closes this node's client connections.
+		n.remote.Shutdown(false)
+		addr := n.system.Address()
+		for _, name := range []string{"EndpointSupervisor", "activator"} {
+			f := n.system.Root.StopFuture(actor.NewPID(addr, name))
+			done := make(chan struct{})
+			go func() { _ = f.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(n.timeout):
+				n.log.Warn("remote: endpoint actor did not stop in time", "actor", name)
+			}
 		}
 	})
 	return nil

@@ -1,3 +1,12 @@
+//go:build !race
+
+// These tests run an agent and a client, two protoactor remote nodes, in
+// one process. protoactor's Remote.Start sets gRPC's global logger
+// (grpclog.SetLoggerV2) each time, racing with the gRPC goroutines of the
+// node already running: harmless with one node per process, as in real
+// use, but a report under -race. tests/remote runs every node in a process
+// of its own, under -race too.
+
 package remote_test
 
 import (
@@ -20,7 +29,7 @@ import (
 	"github.com/microstack-go/microstack/supervisor"
 )
 
-func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m, remote.LeakOptions()...) }
 
 var secret = []byte("0123456789abcdef-test-secret")
 
