@@ -212,3 +212,32 @@ func TestBindFailuresAreAnswered(t *testing.T) {
 	p.Send(pid, &tcpmsg.Bind{})
 	expectFailed(t, p, messages.ErrBadCommand)
 }
+
+// The echo service honours back-pressure end to end: a client that writes
+// and never reads fills the echo's write queue, the echo stops reading,
+// and the client's own writes are refused; nothing grows without bound.
+func TestEchoServiceStallsAClientThatDoesNotRead(t *testing.T) {
+	e := newEnv(t, nil)
+	small := tcpmsg.SocketOptions{SendBuffer: 32 << 10, ReceiveBuffer: 32 << 10, HighWater: 128 << 10}
+	_, addr := e.listen("echo", netip.AddrPortFrom(lo4, 0), tcp.ListenerOptions{Handler: tcp.EchoHandlerProps, Socket: small})
+	client := tcpmsg.ConnectOptions{Socket: small}
+	client.Socket.StartSuspended = true
+	conn, p, _ := e.dial("c", tcp.Options{}, &tcpmsg.Connect{Remote: addr, Options: client})
+	chunk := bytes.Repeat([]byte("e"), 16<<10)
+	for i := range 400 { // 6.25 MiB
+		p.Send(conn, &tcpmsg.Write{Data: bytes.Clone(chunk), Ack: i})
+	}
+	testkit.FishFor[*messages.WriteRefused](p, 10*time.Second, nil)
+	var held int64
+	for _, in := range e.registry.Snapshot() {
+		if in.Kind == tcp.Kind && len(in.Path) > 5 && in.Path[:5] == "echo/" {
+			held += in.Counters["buffered"]
+		}
+	}
+	if held > 256<<10 {
+		t.Fatalf("the echo holds %d bytes for a client that does not read", held)
+	}
+	// The client reads again: the echo catches up.
+	p.Send(conn, &messages.ResumeReading{})
+	testkit.FishFor[*tcpmsg.Received](p, 10*time.Second, nil)
+}

@@ -46,8 +46,9 @@ type Options struct {
 	// none, unless ProxyFromEnvironment.
 	Proxy string
 	// ProxyFromEnvironment takes the proxy from HTTPS_PROXY (or
-	// ALL_PROXY-free, net/http's rules: HTTPS_PROXY, https_proxy) and
-	// NO_PROXY when Proxy is empty.
+	// https_proxy) and NO_PROXY, by net/http's rules, when Proxy is empty.
+	// HTTP_PROXY is not used: it is for plain HTTP, never for tunnels. As in
+	// net/http, loopback targets never go through the environment's proxy.
 	ProxyFromEnvironment bool
 	// ProxyEnvironment reads the environment's proxy configuration.
 	// Default httpproxy.FromEnvironment; tests inject their own.

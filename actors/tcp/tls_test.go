@@ -4,12 +4,17 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/microstack-go/microstack/actors/tcp"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/certs"
 )
@@ -120,3 +125,27 @@ func itoa(p uint16) string {
 }
 
 func certsSHA(cert tls.Certificate) []byte { return certs.SHA256(cert.Certificate[0]) }
+
+// Garbage sent to a TLS listener is an accept error, counted; the listener
+// goes on serving.
+func TestGarbageToATLSListenerIsCountedNotFatal(t *testing.T) {
+	e := newEnv(t, nil)
+	addr, cert := tlsEcho(t, e, nil)
+	for range 3 {
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n\x00\xff\x16\x03"))
+		_, _ = io.Copy(io.Discard, c)
+		_ = c.Close()
+	}
+	p := testkit.NewProbe(t, e.system)
+	testkit.Eventually(t, 0, func() bool {
+		p.Send(actor.NewPID(e.system.Address(), "tls"), &tcpmsg.GetStats{})
+		return testkit.Expect[*tcpmsg.ListenerStats](p, 0).AcceptErrors == 3
+	}, "three accept errors counted")
+	conn, cp, _ := e.dial("", tcp.Options{}, &tcpmsg.Connect{Remote: addr,
+		Options: tcpmsg.ConnectOptions{TLS: &tcpmsg.TLSOptions{Pins: [][]byte{certsSHA(cert)}}}})
+	echoRoundTrip(t, cp, conn, []byte("still serving"))
+}
