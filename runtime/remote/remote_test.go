@@ -29,8 +29,6 @@ import (
 	"github.com/microstack-go/microstack/supervisor"
 )
 
-func TestMain(m *testing.M) { testkit.VerifyTestMain(m, remote.LeakOptions()...) }
-
 var secret = []byte("0123456789abcdef-test-secret")
 
 type agent struct {
