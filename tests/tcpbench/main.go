@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -61,7 +62,20 @@ func main() {
 	flag.IntVar(&cfg.Window, "window", 16, "messages in flight per connection")
 	flag.DurationVar(&cfg.Duration, "duration", 3*time.Second, "length of each measurement")
 	flag.IntVar(&cfg.Idle, "idle", 10000, "idle connections for the memory figure")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *child != "" {
 		if err := holdIdle(*child, cfg.Idle); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -70,6 +84,7 @@ func main() {
 		return
 	}
 	if err := Run(cfg, os.Stdout); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
