@@ -362,10 +362,11 @@ func run(t *testing.T, seed uint64, agents, steps int) []string {
 }
 
 // TestSoak runs the fleet for -soak.seeds seeds: CI runs two, with 100
-// agents and 1,000 steps of 10 simulated ms each.
+// agents and 1,000 steps of 10 simulated ms each (20 agents and 300 steps
+// with -short or under the race detector, unless -soak.agents is given).
 func TestSoak(t *testing.T) {
 	agents, steps := *flagAgents, *flagSteps
-	if testing.Short() {
+	if testing.Short() || (raceFleet && !flagSet("soak.agents")) {
 		agents, steps = 20, 300
 	}
 	g0 := goruntime.NumGoroutine()
@@ -384,6 +385,16 @@ func TestSoak(t *testing.T) {
 	}
 	testkit.Eventually(t, 30*time.Second, func() bool { return goruntime.NumGoroutine() <= g0+10 },
 		"goroutines %d, were %d before the fleet", goruntime.NumGoroutine(), g0)
+}
+
+// raceFleet is set in race-detector builds (race_test.go).
+var raceFleet bool
+
+// flagSet reports whether the named flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func joinLines(s []string) string {
