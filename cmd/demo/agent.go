@@ -35,6 +35,7 @@ import (
 	"github.com/microstack-go/microstack/messages/tcpmsg"
 	"github.com/microstack-go/microstack/runtime"
 	"github.com/microstack-go/microstack/runtime/inspect"
+	"github.com/microstack-go/microstack/runtime/remote"
 	"github.com/microstack-go/microstack/supervisor"
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/osnet"
@@ -58,6 +59,7 @@ type agent struct {
 	linkToken   string
 	peerSignals *webrtc.Signaling
 	consoleAddr netip.AddrPort // the console's address, with the port it got
+	remote      *remote.Server
 }
 
 // Keys the agent keeps in its store.
@@ -98,6 +100,9 @@ func newAgent(cfg config, stderr io.Writer, out io.Writer) (*agent, error) {
 		return fail(err)
 	}
 	if err := a.startServices(); err != nil {
+		return fail(err)
+	}
+	if err := a.serveRemote(); err != nil {
 		return fail(err)
 	}
 	fmt.Fprintf(out, "agent: started in %v, data in %s\n", time.Since(start).Round(10*time.Microsecond), cfg.data)
@@ -261,6 +266,32 @@ func (a *agent) peers() []console.Peer {
 	return out
 }
 
+// serveRemote opens the chain to trusted processes when --remote is set.
+func (a *agent) serveRemote() error {
+	if a.cfg.remote == "" {
+		return nil
+	}
+	secret := os.Getenv(remote.SecretEnv)
+	if secret == "" {
+		return fmt.Errorf("--remote needs a shared secret in $%s", remote.SecretEnv)
+	}
+	opts := remote.ServeOptions{
+		Listen:   a.cfg.remote,
+		AgentID:  a.id,
+		Security: remote.Security{Secret: []byte(secret)},
+		Logger:   a.log.With("module", "remote"),
+	}
+	if a.cfg.clusterHealth != "" {
+		opts.Cluster = &remote.ClusterOptions{HealthListen: a.cfg.clusterHealth, Seeds: a.cfg.clusterSeeds}
+	}
+	srv, err := remote.Serve(a.rt, opts)
+	if err != nil {
+		return fmt.Errorf("--remote: %w", err)
+	}
+	a.remote = srv
+	return nil
+}
+
 // printServing prints what the agent serves, with the ports it got.
 func (a *agent) printServing() {
 	fmt.Fprintf(a.out, "console: http://%s/?token=%s\n", a.consoleAddr, a.token)
@@ -288,6 +319,9 @@ func (a *agent) printServing() {
 	}
 	if a.cfg.allowExec {
 		fmt.Fprintln(a.out, "exec: the console may run commands (--allow-exec)")
+	}
+	if a.remote != nil {
+		fmt.Fprintf(a.out, "remote: %s (agent %s, cluster: %v)\n", a.remote.Addr(), a.remote.AgentID(), a.cfg.clusterHealth != "")
 	}
 }
 
@@ -363,6 +397,10 @@ func (a *agent) stop(ctx context.Context) error {
 	}
 	if a.console != nil {
 		a.console.Close()
+	}
+	if a.remote != nil {
+		// Leave the cluster first, so that peers see the agent go.
+		_ = a.remote.Close()
 	}
 	rep, err := a.rt.Stop(ctx)
 	if len(rep.NotStopped) > 0 {

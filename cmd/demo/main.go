@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/microstack-go/microstack/runtime/remote"
 )
 
 func main() {
@@ -28,16 +30,19 @@ func main() {
 
 // config is what the flags say.
 type config struct {
-	data      string
-	console   netip.AddrPort
-	stun      netip.AddrPort
-	echoTCP   netip.AddrPort
-	echoUDP   netip.AddrPort
-	discovery []string
-	discKey   string
-	heartbeat time.Duration
-	logLevel  slog.Level
-	allowExec bool
+	data          string
+	console       netip.AddrPort
+	stun          netip.AddrPort
+	echoTCP       netip.AddrPort
+	echoUDP       netip.AddrPort
+	discovery     []string
+	discKey       string
+	heartbeat     time.Duration
+	logLevel      slog.Level
+	allowExec     bool
+	remote        string
+	clusterHealth string
+	clusterSeeds  []string
 }
 
 func defaultDataDir() string {
@@ -62,10 +67,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	discovery := fs.String("discovery", "", "`IFACE[,IFACE]`: announce this agent and find peers by multicast on these interfaces (off by default: nothing leaves the machine unless asked)")
 	fs.StringVar(&c.discKey, "discovery-key", "", "shared `SECRET` that authenticates discovery beacons; agents without it are ignored")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 10*time.Second, "how often the agent logs a heartbeat with its uptime")
+	fs.StringVar(&c.remote, "remote", "", "`IP:PORT` to serve this agent's actors to trusted processes (protoactor remote, mutual TLS from the secret in $"+remote.SecretEnv+"); empty: off")
+	fs.StringVar(&c.clusterHealth, "cluster-listen", "", "`IP:PORT` of this agent's cluster endpoint (automanaged provider); with --remote, joins the cluster")
+	seeds := fs.String("cluster-seeds", "", "`IP:PORT[,...]` cluster endpoints of every member, this one included")
 	fs.BoolVar(&c.allowExec, "allow-exec", false, "let the console run commands as this user (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: demo [flags]\n\nThe microstack demo agent. SIGINT/SIGTERM stop it gracefully; SIGHUP restarts its chain.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "usage: demo [flags]\n       demo controller [flags]   (list the agents of a cluster and their health; -h for its flags)\n\nThe microstack demo agent. SIGINT/SIGTERM stop it gracefully; SIGHUP restarts its chain.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -97,6 +105,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, fmt.Errorf("--echo-udp: %w", err)
 		}
 	}
+	for _, seed := range strings.Split(*seeds, ",") {
+		if seed = strings.TrimSpace(seed); seed != "" {
+			c.clusterSeeds = append(c.clusterSeeds, seed)
+		}
+	}
+	if c.clusterHealth != "" && c.remote == "" {
+		return c, errors.New("--cluster-listen needs --remote")
+	}
 	for _, name := range strings.Split(*discovery, ",") {
 		if name = strings.TrimSpace(name); name != "" {
 			c.discovery = append(c.discovery, name)
@@ -109,6 +125,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "controller" {
+		return remote.ControllerMain(args[1:], stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -269,5 +270,41 @@ func TestTwoAgentsDiscoverEachOtherAndExchangeHeartbeats(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("offer without the link token: %d", resp.StatusCode)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Two agents serve their actors remotely and join a cluster; the demo's
+// controller command lists both as up.
+func TestControllerListsTheAgentsOfACluster(t *testing.T) {
+	bin := buildDemo(t)
+	t.Setenv("MICROSTACK_REMOTE_SECRET", "a shared secret for this test only")
+	h1, h2 := freePort(t), freePort(t)
+	seeds := h1 + "," + h2
+	common := []string{"--console", "127.0.0.1:0", "--stun", "", "--echo-tcp", "", "--echo-udp", "", "--remote", "127.0.0.1:0", "--cluster-seeds", seeds}
+	startAgent(t, bin, append(common, "--cluster-listen", h1)...)
+	startAgent(t, bin, append(common, "--cluster-listen", h2)...)
+	var out bytes.Buffer
+	for attempt := 0; ; attempt++ {
+		out.Reset()
+		cmd := exec.Command(bin, "controller", "-seeds", seeds, "-listen", "127.0.0.1:0")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if err == nil && strings.Contains(out.String(), "2 agent(s)") && strings.Count(out.String(), " up ") == 2 {
+			return
+		}
+		if attempt == 5 {
+			t.Fatalf("controller: %v\n%s", err, out.String())
+		}
+		time.Sleep(time.Second)
 	}
 }
