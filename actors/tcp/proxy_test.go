@@ -124,13 +124,24 @@ func (p *testProxy) connect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
-	c, _, err := http.NewResponseController(w).Hijack()
+	// Hijack first and answer on the raw conn: the client sends nothing
+	// before the answer, so no tunnel byte can sit in net/http's buffer.
+	c, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		_ = target.Close()
 		return
 	}
 	p.track(c)
+	if rw.Reader.Buffered() > 0 {
+		_ = c.Close()
+		_ = target.Close()
+		return
+	}
+	if _, err := c.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+		_ = c.Close()
+		_ = target.Close()
+		return
+	}
 	p.pipe(c, target)
 }
 
