@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http/httpproxy"
 
@@ -322,5 +323,35 @@ func TestUnreachableProxyFailsNamingIt(t *testing.T) {
 	}
 	if errors.Is(f.Err, transports.ErrTLS) {
 		t.Fatal("not a TLS error")
+	}
+}
+
+// A proxy that accepts and never answers: the connect timeout covers the
+// exchange with the proxy too, and the error says so and names the proxy.
+func TestConnectTimeoutCoversASilentProxy(t *testing.T) {
+	e := newEnv(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			held <- c
+		}
+		close(held)
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		for c := range held {
+			_ = c.Close()
+		}
+	})
+	_, p := e.dialAsync("", tcp.Options{Proxy: "http://" + ln.Addr().String()}, &tcpmsg.Connect{Host: "x.test:443",
+		Options: tcpmsg.ConnectOptions{Timeout: 200 * time.Millisecond}})
+	f := expectFailed(t, p, transports.ErrTimeout, tcpmsg.ErrProxy)
+	if !strings.Contains(f.Err.Error(), ln.Addr().String()) {
+		t.Fatalf("error %q does not name the proxy", f.Err)
 	}
 }
