@@ -1,0 +1,26 @@
+package evloop_test
+
+import (
+	"testing"
+
+	"github.com/microstack-go/microstack/runtime/testkit"
+	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/evloop"
+	"github.com/microstack-go/microstack/transports/evloop/streamtest"
+	"github.com/microstack-go/microstack/transports/osnet"
+)
+
+func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
+
+func TestConformance(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		new  func() transports.Network
+	}{
+		{"evloop", func() transports.Network { return evloop.New(evloop.Options{}) }},
+		{"evloop-1-loop", func() transports.Network { return evloop.New(evloop.Options{Loops: 1}) }},
+		{"osnet", func() transports.Network { return osnet.New(osnet.Options{}) }},
+	} {
+		t.Run(b.name, func(t *testing.T) { streamtest.Run(t, b.new) })
+	}
+}
