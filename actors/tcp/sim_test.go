@@ -131,6 +131,9 @@ func TestPartitionMidTransferAndReconnectionAfterHeal(t *testing.T) {
 		h.Send(first.Conn, &tcpmsg.Write{Data: bytes.Clone(chunk)})
 	}
 	n.Partition(c, s)
+	for range 4 { // bytes the partition holds, whatever was delivered before
+		h.Send(first.Conn, &tcpmsg.Write{Data: bytes.Clone(chunk)})
+	}
 	closed := testkit.FishFor[*messages.Closed](h, 10*time.Second, nil)
 	if closed.Reason != messages.ErrorClosed || !errors.Is(closed.Err, transports.ErrTimeout) {
 		t.Fatalf("closed %v %v, want a timeout", closed.Reason, closed.Err)

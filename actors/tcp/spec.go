@@ -126,11 +126,16 @@ func (l *link) started(ctx actor.Context, handler *actor.PID) {
 	defer l.mu.Unlock()
 	l.system, l.path, l.handler = ctx.ActorSystem(), ctx.Self().Id, handler
 	if l.sub == nil {
+		// Subscribe, not SubscribeWithPredicate: protoactor sets the
+		// predicate after publishing the subscription, a data race.
 		l.sub = l.system.EventStream.Subscribe(l.event)
 	}
 }
 
 func (l *link) event(e any) {
+	if _, ok := e.(messages.LifecycleEvent); !ok {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch ev := e.(type) {
