@@ -262,6 +262,21 @@ func (c *Console) pollStream(r *http.Request, f logmsg.Filter, after uint64, sen
 	}
 }
 
+// decodeJSON reads exactly one JSON value of at most limit bytes from the
+// request body into v: unknown fields and anything after the value are
+// errors, so that a body is never half understood.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
 func levelsJSON(levels map[string]slog.Level) map[string]string {
 	out := make(map[string]string, len(levels))
 	for m, l := range levels {
@@ -282,7 +297,7 @@ func (c *Console) setLevel(w http.ResponseWriter, r *http.Request) {
 		Module string `json:"module"`
 		Level  string `json:"level"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&body); err != nil {
+	if err := decodeJSON(w, r, 4096, &body); err != nil {
 		badRequest(w, "body: %v", err)
 		return
 	}

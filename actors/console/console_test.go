@@ -305,8 +305,10 @@ func TestExecStreamsOutputAndExitStatus(t *testing.T) {
 		}
 		return true
 	}, "the process actor is gone after the command ended")
-	if r := f.do(t, "POST", "/api/exec", `{"args":["x"]}`, true); r.StatusCode != 400 {
-		t.Fatalf("exec without path: %d", r.StatusCode)
+	for _, body := range []string{`{"args":["x"]}`, `{"path":"/bin/true"}junk`, `{"path":"/bin/true"}{"path":"/bin/false"}`, `{"path":"/bin/true","shell":true}`} {
+		if r := f.do(t, "POST", "/api/exec", body, true); r.StatusCode != 400 {
+			t.Fatalf("exec with body %s: %d", body, r.StatusCode)
+		}
 	}
 }
 

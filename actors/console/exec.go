@@ -35,7 +35,7 @@ func (c *Console) exec(w http.ResponseWriter, r *http.Request) {
 		Path string   `json:"path"`
 		Args []string `json:"args"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || body.Path == "" {
+	if err := decodeJSON(w, r, 64<<10, &body); err != nil || body.Path == "" {
 		badRequest(w, "body must be {\"path\": ..., \"args\": [...]}")
 		return
 	}
