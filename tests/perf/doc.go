@@ -1,0 +1,17 @@
+// Package perf holds microstack's side-by-side benchmarks (issue 11). Each
+// comparison runs in one command, alternates its sides several times, and
+// prints "name: ratio" lines against a baseline measured in the same run:
+//
+//	go test ./tests/perf -run '^$' -bench Echo -benchtime 1x      # TCP echo: actors on evloop and osnet vs raw Go
+//	go test ./tests/perf -run '^$' -bench Idle -benchtime 1x      # RSS per idle connection
+//	go test ./tests/perf -run '^$' -bench Chain -benchtime 1x     # chain start, Restart of 1,000 actors, round trip
+//
+// Every echo server runs in a child process of its own (the test binary run
+// again) and every load generator (package loadgen) in another, so that a
+// server's CPU time, read from its /proc/self/stat (utime+stime) around each
+// measurement, and its RSS are its own. Flags (after -args): -perf.rounds,
+// -perf.duration, -perf.conns, -perf.window, -perf.idle, -perf.sides.
+//
+// The plain `go test ./tests/perf` runs only a small smoke run of the same
+// code, in seconds.
+package perf

@@ -1,0 +1,214 @@
+package perf
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microstack-go/microstack/tests/perf/loadgen"
+)
+
+var (
+	rounds   = flag.Int("perf.rounds", 3, "times each side is measured, alternating")
+	duration = flag.Duration("perf.duration", 2*time.Second, "length of one measurement")
+	nconns   = flag.Int("perf.conns", 50, "connections of the echo load")
+	window   = flag.Int("perf.window", 16, "messages in flight per connection")
+	idleN    = flag.Int("perf.idle", 10000, "idle connections for the RSS figure")
+	sideList = flag.String("perf.sides", "raw,actor-evloop,actor-osnet,evloop-direct", "echo servers compared; the first is the baseline")
+)
+
+// echoPlan is one comparison's shape.
+type echoPlan struct {
+	sides          []string
+	rounds         int
+	duration       time.Duration
+	conns, window  int
+	sizes          []int
+	latencyWindow1 bool
+}
+
+// sample is one measurement of one side.
+type sample struct {
+	msgs     int64
+	ticks    int64
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+// measure runs one load against srv and reads the server's CPU ticks
+// around the counted part.
+func measure(srv *child, addr string, cfg loadgen.Config) (sample, error) {
+	b, _ := json.Marshal(cfg)
+	lg, err := startChild("PERF_ROLE=echo", "PERF_CFG="+string(b))
+	if err != nil {
+		return sample{}, err
+	}
+	defer lg.end()
+	limit := cfg.Warmup + cfg.Duration + 30*time.Second
+	if _, err := lg.expect("start", limit); err != nil {
+		return sample{}, err
+	}
+	srv.send("stat")
+	t0, err := srv.expect("stat", 10*time.Second)
+	if err != nil {
+		return sample{}, err
+	}
+	done, err := lg.expect("done", limit)
+	if err != nil {
+		return sample{}, err
+	}
+	srv.send("stat")
+	t1, err := srv.expect("stat", 10*time.Second)
+	if err != nil {
+		return sample{}, err
+	}
+	var res loadgen.Result
+	if err := json.Unmarshal([]byte(done), &res); err != nil {
+		return sample{}, err
+	}
+	a, _ := strconv.ParseInt(t0, 10, 64)
+	z, _ := strconv.ParseInt(t1, 10, 64)
+	return sample{msgs: res.Msgs, ticks: z - a, elapsed: res.Elapsed, p50: res.P50, p99: res.P99}, nil
+}
+
+// startServers starts one server child per side and returns them with
+// their addresses; stop ends them all.
+func startServers(sides []string) (srv map[string]*child, addr map[string]string, stop func(), err error) {
+	srv, addr = map[string]*child{}, map[string]string{}
+	stop = func() {
+		for _, c := range srv {
+			c.send("quit")
+			c.end()
+		}
+	}
+	for _, side := range sides {
+		c, err := startChild("PERF_ROLE=server", "PERF_SIDE="+side)
+		if err != nil {
+			stop()
+			return nil, nil, nil, err
+		}
+		srv[side] = c
+		a, err := c.expect("addr", 30*time.Second)
+		if err != nil {
+			stop()
+			return nil, nil, nil, fmt.Errorf("%s: %w", side, err)
+		}
+		addr[side] = a
+	}
+	return srv, addr, stop, nil
+}
+
+// runEcho measures every side rounds times, alternating (the order rotates
+// every round), and prints the ratios against the first side to w.
+func runEcho(p echoPlan, w io.Writer) error {
+	srv, addr, stop, err := startServers(p.sides)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	type key struct {
+		side string
+		size int
+		win  int
+	}
+	got := map[key][]sample{}
+	loads := []struct{ size, win int }{}
+	for _, size := range p.sizes {
+		loads = append(loads, struct{ size, win int }{size, p.window})
+	}
+	if p.latencyWindow1 {
+		loads = append(loads, struct{ size, win int }{64, 1})
+	}
+	for _, ld := range loads {
+		for r := range p.rounds {
+			for i := range p.sides {
+				side := p.sides[(i+r)%len(p.sides)]
+				cfg := loadgen.Config{Conns: p.conns, Size: ld.size, Window: ld.win, Duration: p.duration}
+				cfg.Addr, err = parseAddr(addr[side])
+				if err != nil {
+					return err
+				}
+				s, err := measure(srv[side], addr[side], cfg)
+				if err != nil {
+					return fmt.Errorf("%s, %d B, window %d: %w", side, ld.size, ld.win, err)
+				}
+				k := key{side, ld.size, ld.win}
+				got[k] = append(got[k], s)
+			}
+		}
+	}
+	base := p.sides[0]
+	fmt.Fprintf(w, "# echo: %d connections, %d rounds of %v per side, GOMAXPROCS of each server = machine's; ratios are side/%s\n", p.conns, p.rounds, p.duration, base)
+	for _, ld := range loads {
+		name := fmt.Sprintf("echo-%s-w%d", sizeName(ld.size), ld.win)
+		b := summarize(got[key{base, ld.size, ld.win}])
+		fmt.Fprintf(w, "# %s %s: %.0f msgs/s, %.2f µs CPU/msg, p50 %v, p99 %v\n", name, base, b.rate, b.cpu, b.p50, b.p99)
+		for _, side := range p.sides[1:] {
+			s := summarize(got[key{side, ld.size, ld.win}])
+			fmt.Fprintf(w, "# %s %s: %.0f msgs/s, %.2f µs CPU/msg, p50 %v, p99 %v\n", name, side, s.rate, s.cpu, s.p50, s.p99)
+			fmt.Fprintf(w, "%s msgs/s %s/%s: %.2f\n", name, side, base, s.rate/b.rate)
+			fmt.Fprintf(w, "%s cpu/msg %s/%s: %.2f\n", name, side, base, s.cpu/b.cpu)
+			fmt.Fprintf(w, "%s p50 %s/%s: %.2f\n", name, side, base, float64(s.p50)/float64(b.p50))
+			fmt.Fprintf(w, "%s p99 %s/%s: %.2f\n", name, side, base, float64(s.p99)/float64(b.p99))
+		}
+	}
+	return nil
+}
+
+type summary struct {
+	rate, cpu float64 // msgs/s over all rounds; µs of server CPU per message
+	p50, p99  time.Duration
+}
+
+// summarize totals the rounds (messages over time, ticks over messages)
+// and takes the median round's latencies.
+func summarize(ss []sample) summary {
+	var msgs, ticks int64
+	var el time.Duration
+	var p50s, p99s []time.Duration
+	for _, s := range ss {
+		msgs += s.msgs
+		ticks += s.ticks
+		el += s.elapsed
+		p50s, p99s = append(p50s, s.p50), append(p99s, s.p99)
+	}
+	slices.Sort(p50s)
+	slices.Sort(p99s)
+	out := summary{p50: p50s[len(p50s)/2], p99: p99s[len(p99s)/2]}
+	if msgs > 0 {
+		out.rate = float64(msgs) / el.Seconds()
+		out.cpu = float64(time.Duration(ticks)*tick) / float64(time.Microsecond) / float64(msgs)
+	}
+	return out
+}
+
+func sizeName(n int) string {
+	if n%1024 == 0 {
+		return fmt.Sprintf("%dKiB", n/1024)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// BenchmarkEcho is the TCP echo comparison of issue 11: microstack's echo
+// service on the event-loop and on the portable transport, and evloop
+// without actors, against the raw goroutine-per-connection Go echo; 64 B
+// and 4 KiB messages with a window in flight, then 64 B one at a time for
+// round-trip latency. It runs once whatever b.N is; use -benchtime 1x.
+func BenchmarkEcho(b *testing.B) {
+	p := echoPlan{
+		sides: strings.Split(*sideList, ","), rounds: *rounds, duration: *duration,
+		conns: *nconns, window: *window, sizes: []int{64, 4096}, latencyWindow1: true,
+	}
+	for range b.N {
+		if err := runEcho(p, os.Stdout); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,34 @@
+package perf
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parseAddr(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }
+
+// A small run of every comparison proves the benchmarks work end to end;
+// the figures come from the benchmarks (see the package comment).
+func TestSmallSideBySideRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	var out bytes.Buffer
+	p := echoPlan{sides: []string{"raw", "actor-evloop", "actor-osnet", "evloop-direct"}, rounds: 1,
+		duration: 100 * time.Millisecond, conns: 4, window: 4, sizes: []int{64}}
+	if err := runEcho(p, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := runIdle([]string{"actor-osnet", "actor-evloop"}, 50, &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"echo-64B-w4 msgs/s actor-evloop/raw:", "echo-64B-w4 cpu/msg actor-osnet/raw:", "idle-rss/conn actor-evloop/actor-osnet:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q line", want)
+		}
+	}
+}
