@@ -18,8 +18,12 @@ import (
 
 	"github.com/microstack-go/microstack/actors/logging"
 	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/messages/logmsg"
+	"github.com/microstack-go/microstack/messages/rtcmsg"
 	"github.com/microstack-go/microstack/messages/storemsg"
+	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/messages/wsmsg"
 	"github.com/microstack-go/microstack/supervisor"
 )
 
@@ -88,6 +92,46 @@ func (c *Console) crash(w http.ResponseWriter, r *http.Request) {
 	c.log.Warn("crashing an actor on request", "path", path, "remote", r.RemoteAddr)
 	rt.System().Root.Send(actor.NewPID(rt.System().Address(), path), &messages.Crash{Reason: "from the console"})
 	writeJSON(w, http.StatusAccepted, map[string]string{"crashed": path})
+}
+
+// closeMessages says how to close a connection-like actor, by kind: the
+// connection panel's close button sends it (graceful: queued data is sent
+// first where the protocol has such a close).
+var closeMessages = map[string]func() any{
+	"tcp.conn":     func() any { return &tcpmsg.Close{} },
+	"http.session": func() any { return &httpmsg.CloseSession{} },
+	"ws":           func() any { return &wsmsg.Close{Code: 1001, Reason: "closed from the console"} },
+	"webrtc.peer":  func() any { return &rtcmsg.Close{} },
+}
+
+// ConnectionKinds are the actor kinds the connections panel lists and can
+// close.
+func ConnectionKinds() []string {
+	kinds := make([]string, 0, len(closeMessages))
+	for k := range closeMessages {
+		kinds = append(kinds, k)
+	}
+	slices.Sort(kinds)
+	return kinds
+}
+
+func (c *Console) closeActor(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	rt := c.opts.Runtime
+	e := rt.Registry().Lookup(path)
+	if path == "" || e == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no actor at %q", path))
+		return
+	}
+	kind := e.Info().Kind
+	msg, ok := closeMessages[kind]
+	if !ok {
+		badRequest(w, "a %s is not a connection: only %v can be closed", kind, ConnectionKinds())
+		return
+	}
+	c.log.Info("closing a connection on request", "path", path, "kind", kind, "remote", r.RemoteAddr)
+	rt.System().Root.Send(actor.NewPID(rt.System().Address(), path), msg())
+	writeJSON(w, http.StatusAccepted, map[string]string{"closing": path})
 }
 
 // filter reads the level and module query parameters.

@@ -17,6 +17,7 @@
 //	GET    /healthz                  200 when every service is up, 503 naming the failing ones
 //	GET    /api/tree                 the actor tree
 //	POST   /api/actors/crash?path=P  crash actor P (fault injection)
+//	POST   /api/actors/close?path=P  close connection P (a TCP connection, HTTP session, WebSocket or peer)
 //	GET    /api/logs?after=&limit=&level=&module=   recent log records
 //	GET    /api/logs/stream?level=&module=          live log records (server-sent events)
 //	GET    /api/logs/levels          per-module levels; PUT {"module","level"} changes one
@@ -196,6 +197,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /healthz", c.health)
 	c.mux.HandleFunc("GET /api/tree", c.tree)
 	c.mux.HandleFunc("POST /api/actors/crash", c.crash)
+	c.mux.HandleFunc("POST /api/actors/close", c.closeActor)
 	c.mux.HandleFunc("GET /api/logs", c.logs)
 	c.mux.HandleFunc("GET /api/logs/stream", c.logStream)
 	c.mux.HandleFunc("GET /api/logs/levels", c.levels)
@@ -214,10 +216,11 @@ func (c *Console) routes() {
 // info tells the page which panels are on.
 func (c *Console) info(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"store":  c.opts.Store != nil,
-		"webrtc": c.opts.WebRTC != nil,
-		"peers":  c.opts.Peers != nil,
-		"exec":   c.opts.AllowExec,
+		"store":           c.opts.Store != nil,
+		"webrtc":          c.opts.WebRTC != nil,
+		"peers":           c.opts.Peers != nil,
+		"exec":            c.opts.AllowExec,
+		"connectionKinds": ConnectionKinds(),
 	})
 }
 

@@ -323,11 +323,28 @@ func TestMetricsAndOptionalPanels(t *testing.T) {
 	if r := f.do(t, "POST", "/api/webrtc/offer", `{}`, true); r.StatusCode != 404 {
 		t.Fatalf("webrtc without a handler: %d", r.StatusCode)
 	}
-	info := decode[map[string]bool](t, f.do(t, "GET", "/api/info", "", true))
-	if !info["store"] || info["webrtc"] || info["exec"] {
+	info := decode[map[string]any](t, f.do(t, "GET", "/api/info", "", true))
+	if info["store"] != true || info["webrtc"] != false || info["exec"] != false {
 		t.Fatalf("info %v", info)
 	}
 	if _, err := console.New(console.Options{Runtime: f.rt, Hub: f.hub, Token: "short"}); err == nil {
 		t.Fatal("a short token was accepted")
+	}
+}
+
+func TestCloseAConnectionFromTheConsole(t *testing.T) {
+	f := newFixture(t, false)
+	// The test's own keep-alive connection to a server actor would be an
+	// http.session; here the console runs on httptest, so use the registry:
+	// only connection kinds can be closed.
+	if r := f.do(t, "POST", "/api/actors/close?path=agent/store", "", true); r.StatusCode != 400 {
+		t.Fatalf("closing a store: %d", r.StatusCode)
+	}
+	if r := f.do(t, "POST", "/api/actors/close?path=agent/nothing", "", true); r.StatusCode != 404 {
+		t.Fatalf("closing nothing: %d", r.StatusCode)
+	}
+	info := decode[map[string]any](t, f.do(t, "GET", "/api/info", "", true))
+	if kinds, _ := info["connectionKinds"].([]any); len(kinds) != 4 {
+		t.Fatalf("connection kinds %v", info["connectionKinds"])
 	}
 }

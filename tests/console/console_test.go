@@ -205,6 +205,25 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 		return err == nil && text == "healthy"
 	})
 
+	// A TCP connection shows in the connections panel, and its close button
+	// closes it: the client reads end of stream.
+	conn, err := net.Dial("tcp", d.echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, ctx, 20*time.Second, "the connection to show in the connections panel", func() bool {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("#conns tr")].filter(tr => tr.children[1] && tr.children[1].textContent === "tcp.conn").length`))
+		return err == nil && n == 1
+	})
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const tr = [...document.querySelectorAll("#conns tr")].find(tr => tr.children[1] && tr.children[1].textContent === "tcp.conn"); tr.querySelector("button").click(); return true; })()`)); err != nil {
+		t.Fatalf("press close: %v", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("after close from the console the client read %d bytes, %v; want EOF", n, err)
+	}
+
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)

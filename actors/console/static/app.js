@@ -66,10 +66,25 @@ function buildTree(list) {
   roots.sort(order);
   return roots.map(render);
 }
+let connectionKinds = [];
+function renderConnections(list) {
+  const conns = list.filter((a) => connectionKinds.includes(a.kind));
+  $("#conns tbody").replaceChildren(...(conns.length ? conns.map((a) => {
+    const close = el("button", { type: "button", class: "close" }, "close");
+    close.onclick = async () => {
+      try { await json("/api/actors/close?path=" + encodeURIComponent(a.path), { method: "POST" }); }
+      catch (e) { alert(e.message); }
+    };
+    const counters = Object.entries(a.counters || {}).map(([k, v]) => `${k}=${v}`).join(" ");
+    return el("tr", { "data-path": a.path }, el("td", {}, a.path), el("td", {}, a.kind),
+      el("td", {}, new Date(a.startedAt).toLocaleTimeString()), el("td", {}, counters), el("td", {}, close));
+  }) : [el("tr", {}, el("td", { colSpan: 5 }, "no open connections"))]));
+}
 async function refreshTree() {
   try {
     const list = await json("/api/tree");
     $("#tree").replaceChildren(...buildTree(list));
+    renderConnections(list);
     const kinds = {};
     for (const a of list) kinds[a.kind] = (kinds[a.kind] || 0) + 1;
     $("#summary").textContent = `${list.length} actors · ` + Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(", ");
@@ -230,6 +245,7 @@ $("#exec-form").onsubmit = async (ev) => {
     $("#webrtc-panel").hidden = !info.webrtc;
     $("#peers-panel").hidden = !info.peers;
     $("#exec-panel").hidden = !info.exec;
+    connectionKinds = info.connectionKinds || [];
     if (info.store) refreshStore();
     if (info.peers) { refreshPeers(); setInterval(refreshPeers, 2000); }
   } catch (e) { $("#summary").textContent = e.message + " — open the address the agent printed (with ?token=)"; return; }
