@@ -117,6 +117,10 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
+		// Chromium's own WebRTC hides local addresses behind mDNS names that
+		// never resolve here, and refuses loopback candidates by default.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
@@ -203,6 +207,25 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 	waitFor(t, ctx, 20*time.Second, "the page's health badge to say healthy", func() bool {
 		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#health`)))
 		return err == nil && text == "healthy"
+	})
+
+	// The WebRTC panel opens a data channel to the agent, which echoes.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rtc-connect`))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, 30*time.Second, "the data channel to open", func() bool {
+		state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#rtc-state`)))
+		return err == nil && state == "open"
+	})
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#rtc-text`), "hello over webrtc"),
+		chromedp.Click(chromedp.CSS(`#rtc-send`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, 20*time.Second, "the agent's echo", func() bool {
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#rtc-log`)))
+		return err == nil && strings.Contains(text, "echo: hello over webrtc")
 	})
 
 	// A TCP connection shows in the connections panel, and its close button
