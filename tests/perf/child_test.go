@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,6 +82,17 @@ func serveChild(side string) error {
 		return err
 	}
 	defer s.stop()
+	if path := os.Getenv("PERF_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Printf("addr %v\n", s.addr)
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {

@@ -21,6 +21,7 @@ var (
 	nconns   = flag.Int("perf.conns", 50, "connections of the echo load")
 	window   = flag.Int("perf.window", 16, "messages in flight per connection")
 	idleN    = flag.Int("perf.idle", 10000, "idle connections for the RSS figure")
+	profile  = flag.String("perf.cpuprofile", "", "write each server's CPU profile to this prefix plus the side's name")
 	sideList = flag.String("perf.sides", "raw,actor-evloop,actor-osnet,evloop-direct", "echo servers compared; the first is the baseline")
 )
 
@@ -89,7 +90,11 @@ func startServers(sides []string) (srv map[string]*child, addr map[string]string
 		}
 	}
 	for _, side := range sides {
-		c, err := startChild("PERF_ROLE=server", "PERF_SIDE="+side)
+		env := []string{"PERF_ROLE=server", "PERF_SIDE=" + side}
+		if *profile != "" {
+			env = append(env, "PERF_CPUPROFILE="+*profile+side+".pprof")
+		}
+		c, err := startChild(env...)
 		if err != nil {
 			stop()
 			return nil, nil, nil, err

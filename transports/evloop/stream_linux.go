@@ -45,6 +45,7 @@ type stream struct {
 	stopping     bool // close now: Abort or an I/O failure
 	shut         bool // closed
 	reasoned     bool
+	inCall       bool // the loop is in a handler call and runs finish after it
 }
 
 var _ transports.Stream = (*stream)(nil)
@@ -115,7 +116,10 @@ func (s *stream) Write(b []byte) error {
 	if len(b) > 0 {
 		s.queue = append(s.queue, b)
 	}
-	s.postLocked(false)
+	if !s.inCall {
+		// Within a handler call (an echo), the loop's finish reports it.
+		s.postLocked(false)
+	}
 	return nil
 }
 
@@ -257,6 +261,7 @@ func (s *stream) run() {
 		// nothing unread before it is reported now.
 		read = true
 	}
+	s.inCall = true
 	s.mu.Unlock()
 
 	if read {
@@ -383,6 +388,7 @@ func (s *stream) consume(n int) {
 // closes the stream when it is done.
 func (s *stream) finish() {
 	s.mu.Lock()
+	s.inCall = false
 	if s.shut {
 		s.mu.Unlock()
 		return
