@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -55,13 +56,15 @@ func runChild(role string) error {
 			return err
 		}
 		n, _ := strconv.Atoi(os.Getenv("PERF_N"))
-		conns, err := loadgen.Hold(context.Background(), addr, n, loadgen.Sources(n, 0))
+		conns, err := loadgen.Hold(context.Background(), addr, n, loadgen.Sources(n, 10000))
 		if err != nil {
 			return err
 		}
 		fmt.Println("ready")
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		for _, c := range conns {
+			// A reset leaves no TIME_WAIT holding the port for the next run.
+			_ = c.(*net.TCPConn).SetLinger(0)
 			_ = c.Close()
 		}
 		return nil
@@ -102,6 +105,12 @@ func serveChild(side string) error {
 		case "rss":
 			runtime.GC()
 			debug.FreeOSMemory()
+			if path := os.Getenv("PERF_HEAPPROFILE"); path != "" {
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.WriteHeapProfile(f)
+					_ = f.Close()
+				}
+			}
 			fmt.Printf("rss %d %d %d\n", rssBytes(), s.conns(), runtime.NumGoroutine())
 		case "quit":
 			return nil

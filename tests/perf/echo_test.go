@@ -16,13 +16,14 @@ import (
 )
 
 var (
-	rounds   = flag.Int("perf.rounds", 3, "times each side is measured, alternating")
-	duration = flag.Duration("perf.duration", 2*time.Second, "length of one measurement")
-	nconns   = flag.Int("perf.conns", 50, "connections of the echo load")
-	window   = flag.Int("perf.window", 16, "messages in flight per connection")
-	idleN    = flag.Int("perf.idle", 10000, "idle connections for the RSS figure")
-	profile  = flag.String("perf.cpuprofile", "", "write each server's CPU profile to this prefix plus the side's name")
-	sideList = flag.String("perf.sides", "raw,actor-evloop,actor-osnet,evloop-direct", "echo servers compared; the first is the baseline")
+	rounds      = flag.Int("perf.rounds", 3, "times each side is measured, alternating")
+	duration    = flag.Duration("perf.duration", 2*time.Second, "length of one measurement")
+	nconns      = flag.Int("perf.conns", 50, "connections of the echo load")
+	window      = flag.Int("perf.window", 16, "messages in flight per connection")
+	idleN       = flag.Int("perf.idle", 10000, "idle connections for the RSS figure")
+	profile     = flag.String("perf.cpuprofile", "", "write each server's CPU profile to this prefix plus the side's name")
+	heapProfile = flag.String("perf.heapprofile", "", "write each idle server's heap profile to this prefix plus the side's name")
+	sideList    = flag.String("perf.sides", "raw,actor-evloop,actor-osnet,evloop-direct", "echo servers compared; the first is the baseline")
 )
 
 // echoPlan is one comparison's shape.
@@ -81,7 +82,7 @@ func measure(srv *child, addr string, cfg loadgen.Config) (sample, error) {
 
 // startServers starts one server child per side and returns them with
 // their addresses; stop ends them all.
-func startServers(sides []string) (srv map[string]*child, addr map[string]string, stop func(), err error) {
+func startServers(sides []string, extra ...string) (srv map[string]*child, addr map[string]string, stop func(), err error) {
 	srv, addr = map[string]*child{}, map[string]string{}
 	stop = func() {
 		for _, c := range srv {
@@ -90,7 +91,7 @@ func startServers(sides []string) (srv map[string]*child, addr map[string]string
 		}
 	}
 	for _, side := range sides {
-		env := []string{"PERF_ROLE=server", "PERF_SIDE=" + side}
+		env := append([]string{"PERF_ROLE=server", "PERF_SIDE=" + side}, extra...)
 		if *profile != "" {
 			env = append(env, "PERF_CPUPROFILE="+*profile+side+".pprof")
 		}

@@ -14,7 +14,7 @@ import (
 // (after a GC and returning free memory to the system) before and after a
 // child process opens them, per connection, and goroutines per connection.
 func idleCost(side string, n int) (perConn float64, goroutines float64, err error) {
-	srvs, addr, stop, err := startServers([]string{side})
+	srvs, addr, stop, err := startServers([]string{side}, heapEnv(side)...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -96,4 +96,13 @@ func BenchmarkIdle(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// heapEnv asks a server for a heap profile at every "rss" when
+// -perf.heapprofile is set.
+func heapEnv(side string) []string {
+	if *heapProfile == "" {
+		return nil
+	}
+	return []string{"PERF_HEAPPROFILE=" + *heapProfile + side + ".pprof"}
 }

@@ -25,8 +25,11 @@ func TestSmallSideBySideRuns(t *testing.T) {
 	if err := runIdle([]string{"actor-osnet", "actor-evloop"}, 50, &out); err != nil {
 		t.Fatal(err)
 	}
+	if err := runChain(2, 10, 100, 1, &out); err != nil {
+		t.Fatal(err)
+	}
 	t.Log("\n" + out.String())
-	for _, want := range []string{"echo-64B-w4 msgs/s actor-evloop/raw:", "echo-64B-w4 cpu/msg actor-osnet/raw:", "idle-rss/conn actor-evloop/actor-osnet:"} {
+	for _, want := range []string{"echo-64B-w4 msgs/s actor-evloop/raw:", "echo-64B-w4 cpu/msg actor-osnet/raw:", "idle-rss/conn actor-evloop/actor-osnet:", "actor-rtt chain/protoactor:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q line", want)
 		}

@@ -200,7 +200,7 @@ func Sources(conns, perSource int) []netip.Addr {
 func dialAll(ctx context.Context, addr netip.AddrPort, n int, sources []netip.Addr) ([]net.Conn, error) {
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
-		d := net.Dialer{Timeout: 10 * time.Second}
+		d := net.Dialer{Timeout: 10 * time.Second, Control: control}
 		if len(sources) > 0 {
 			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(sources[i%len(sources)], 0))
 		}
