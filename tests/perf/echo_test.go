@@ -91,7 +91,13 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 		}
 	}
 	for _, side := range sides {
-		env := append([]string{"PERF_ROLE=server", "PERF_SIDE=" + side}, extra...)
+		// A side "name+adaptivestack" is side name with goroutine stacks that
+		// start at the size goroutines have needed (GODEBUG).
+		name, adaptive := strings.CutSuffix(side, "+adaptivestack")
+		env := append([]string{"PERF_ROLE=server", "PERF_SIDE=" + name}, extra...)
+		if adaptive {
+			env = append(env, "GODEBUG=adaptivestackstart=1")
+		}
 		if *profile != "" {
 			env = append(env, "PERF_CPUPROFILE="+*profile+side+".pprof")
 		}

@@ -27,9 +27,12 @@ type echoServer struct {
 
 // serverSides are the echo servers compared; "raw" is the baseline.
 var serverSides = map[string]func() (*echoServer, error){
-	"raw":           rawServer,
-	"actor-osnet":   func() (*echoServer, error) { return actorServer(osnet.New(osnet.Options{})) },
-	"actor-evloop":  func() (*echoServer, error) { return actorServer(evloop.New(evloop.Options{})) },
+	"raw":          rawServer,
+	"actor-osnet":  func() (*echoServer, error) { return actorServer(osnet.New(osnet.Options{})) },
+	"actor-evloop": func() (*echoServer, error) { return actorServer(evloop.New(evloop.Options{})) },
+	"actor-evloop-1loop": func() (*echoServer, error) {
+		return actorServer(evloop.New(evloop.Options{Loops: 1}))
+	},
 	"evloop-direct": directServer,
 }
 
