@@ -21,7 +21,8 @@
 //   - a handler actor, which receives an *httpmsg.Request (body read whole,
 //     up to the limit) and answers with an *httpmsg.Response, or streams
 //     one: StreamResponse, WriteBody (each a flushed chunk, acknowledged and
-//     refused past a high-water mark), EndResponse. A handler that does not
+//     refused past a high-water mark until messages.ResumeWriting, as
+//     package messages describes), EndResponse. A handler that does not
 //     answer within HandlerTimeout yields 504; one that is gone yields 503,
 //     as does a server with MaxInFlight requests already waiting on actors;
 //   - a plain nethttp.Handler, mounted as under nethttp.Server;

@@ -74,9 +74,11 @@ type exchange struct {
 	handler *actor.PID
 	parts   chan part
 
-	state   exchangeState
-	queued  int
-	refused []*actor.PID
+	state     exchangeState
+	queued    int          // bytes of WriteBody queued and not yet written
+	pending   int          // WriteBody parts queued and not yet written
+	suspended bool         // a WriteBody was refused: refuse all until ResumeWriting
+	resumers  []*actor.PID // asked ResumeWriting, not yet told WritingResumed
 }
 
 // Receive is the table of contents of an exchange.
@@ -94,6 +96,8 @@ func (x *exchange) Receive(ctx actor.Context) {
 		x.writeBody(ctx, m)
 	case *httpmsg.EndResponse:
 		x.end(ctx, m)
+	case *messages.ResumeWriting:
+		x.resumeWriting(ctx)
 	case *wrote:
 		x.wrote(ctx, m)
 	case *finished:
@@ -127,21 +131,26 @@ func (x *exchange) stream(ctx actor.Context, m *httpmsg.StreamResponse) {
 	x.parts <- part{kind: partHead, status: m.Status, header: m.Header}
 }
 
+// writeBody queues a part of a streamed body unless it would pass the
+// high-water mark. A refused WriteBody suspends writing: every later one is
+// refused too, until the writer asks ResumeWriting, so that writes in
+// flight cannot overtake the refused one.
 func (x *exchange) writeBody(ctx actor.Context, m *httpmsg.WriteBody) {
 	if x.state != streaming {
 		x.fail(ctx, m, httpmsg.ErrNoResponse)
 		return
 	}
-	to := ctx.Sender()
+	to := x.replyTo(ctx)
 	// One slot stays free for EndResponse.
-	if (x.queued > 0 && x.queued+len(m.Data) > x.sh.opts.HighWater) || len(x.parts) >= maxParts-1 {
+	if x.suspended || (x.queued > 0 && x.queued+len(m.Data) > x.sh.opts.HighWater) || len(x.parts) >= maxParts-1 {
+		x.suspended = true
 		if to != nil {
-			x.refused = appendOnce(x.refused, to)
 			ctx.Send(to, &messages.WriteRefused{Cmd: m, Buffered: x.queued})
 		}
 		return
 	}
 	x.queued += len(m.Data)
+	x.pending++
 	x.parts <- part{kind: partData, body: m.Data, ack: m.Ack, to: to}
 }
 
@@ -156,30 +165,48 @@ func (x *exchange) end(ctx actor.Context, m *httpmsg.EndResponse) {
 
 func (x *exchange) wrote(ctx actor.Context, m *wrote) {
 	x.queued -= m.n
+	x.pending--
 	if m.ack != nil && m.to != nil {
 		ctx.Send(m.to, &messages.WriteAck{Ack: m.ack})
 	}
-	if len(x.refused) > 0 && x.queued <= x.sh.opts.LowWater {
-		for _, pid := range x.refused {
-			ctx.Send(pid, &messages.WritingResumed{})
-		}
-		x.refused = nil
+	x.maybeResume(ctx)
+}
+
+// resumeWriting answers ResumeWriting with WritingResumed once the queue is
+// at or below the low-water mark: at once, or when it drains.
+func (x *exchange) resumeWriting(ctx actor.Context) {
+	if to := x.replyTo(ctx); to != nil {
+		x.resumers = append(x.resumers, to)
 	}
+	x.maybeResume(ctx)
+}
+
+// maybeResume ends a suspension once the queue has drained and somebody
+// asked, and tells each writer that asked.
+func (x *exchange) maybeResume(ctx actor.Context) {
+	if len(x.resumers) == 0 || x.queued > x.sh.opts.LowWater || x.pending > maxParts/2 {
+		return
+	}
+	x.suspended = false
+	for _, pid := range x.resumers {
+		ctx.Send(pid, &messages.WritingResumed{})
+	}
+	x.resumers = nil
+}
+
+// replyTo is where the answers to a command go: its sender, or the route's
+// handler when it was sent without one (ctx.Send from an actor).
+func (x *exchange) replyTo(ctx actor.Context) *actor.PID {
+	if s := ctx.Sender(); s != nil {
+		return s
+	}
+	return x.handler
 }
 
 func (x *exchange) fail(ctx actor.Context, cmd any, err error) {
 	if ctx.Sender() != nil {
 		ctx.Respond(&messages.CommandFailed{Cmd: cmd, Err: err})
 	}
-}
-
-func appendOnce(list []*actor.PID, pid *actor.PID) []*actor.PID {
-	for _, p := range list {
-		if p.Equal(pid) {
-			return list
-		}
-	}
-	return append(list, pid)
 }
 
 // actorRoute is the net/http side of a route served by a handler actor.

@@ -69,8 +69,10 @@ type Options struct {
 	IdleTimeout time.Duration
 	// HighWater and LowWater bound the bytes of a streamed response queued
 	// and not yet written: a WriteBody past HighWater is refused with
-	// messages.WriteRefused, and messages.WritingResumed follows once the
-	// queue is at or below LowWater. Defaults 256 KiB and 64 KiB.
+	// messages.WriteRefused, and so is every later WriteBody of that
+	// response, until the writer sends messages.ResumeWriting; that is
+	// answered with messages.WritingResumed once the queue is at or below
+	// LowWater (at once if it already is). Defaults 256 KiB and 64 KiB.
 	HighWater, LowWater int
 	// ShutdownTimeout bounds the graceful drain when the actor stops:
 	// listeners close at once, requests in progress get that long to

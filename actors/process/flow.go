@@ -101,7 +101,8 @@ func (p *procActor) maybeExited(ctx actor.Context) {
 			p.fail(ctx, r.request, procmsg.ErrNotRunning)
 		}
 	}
-	p.stdinQ = nil
+	p.stdinQ, p.stdinQueued = nil, 0
+	p.maybeResume(ctx) // nothing is queued any more
 	if p.fromOpts {
 		if code == 0 && sig == 0 {
 			ctx.Stop(ctx.Self())
@@ -111,28 +112,54 @@ func (p *procActor) maybeExited(ctx actor.Context) {
 	}
 }
 
+// writeStdin queues a write unless it would pass MaxStdin. A refused write
+// suspends writing: every later write is refused too, until the writer asks
+// ResumeWriting, so that writes in flight cannot overtake the refused one.
 func (p *procActor) writeStdin(ctx actor.Context, r request, m *procmsg.WriteStdin) {
 	switch {
 	case p.stdinClosed:
 		p.fail(ctx, r, procmsg.ErrStdinClosed)
 		return
-	case p.stdinQueued > 0 && p.stdinQueued+len(m.Data) > p.opts.MaxStdin:
+	case p.wSuspended || (p.stdinQueued > 0 && p.stdinQueued+len(m.Data) > p.opts.MaxStdin):
+		p.wSuspended = true
+		p.stats.Add("stdin_refused", 1)
 		p.replyOrTell(ctx, r.from, &messages.WriteRefused{Cmd: m, Buffered: p.stdinQueued})
-		to := r.from
-		if to == nil {
-			to = p.handler
-		}
-		for _, x := range p.refused {
-			if x.Equal(to) {
-				return
-			}
-		}
-		p.refused = append(p.refused, to)
 		return
 	}
 	p.stdinQ = append(p.stdinQ, stdinReq{request: r, job: stdinJob{data: m.Data}, ack: m.Ack})
 	p.stdinQueued += len(m.Data)
 	p.pumpStdin()
+}
+
+// resumeWriting answers ResumeWriting with WritingResumed once the stdin
+// queue is at or below half of MaxStdin: at once, or when it drains. While a
+// Spawn is starting it waits behind the writes sent before it.
+func (p *procActor) resumeWriting(ctx actor.Context, r request) {
+	if p.starting != nil {
+		p.stash = append(p.stash, r)
+		return
+	}
+	to := r.from
+	if to == nil {
+		to = p.handler
+	}
+	if to != nil {
+		p.resumers = append(p.resumers, to)
+	}
+	p.maybeResume(ctx)
+}
+
+// maybeResume ends a suspension once the queue has drained and somebody
+// asked, and tells each writer that asked.
+func (p *procActor) maybeResume(ctx actor.Context) {
+	if len(p.resumers) == 0 || p.stdinQueued > p.opts.MaxStdin/2 {
+		return
+	}
+	p.wSuspended = false
+	for _, to := range p.resumers {
+		ctx.Send(to, &messages.WritingResumed{})
+	}
+	p.resumers = nil
 }
 
 func (p *procActor) closeStdin(ctx actor.Context, r request) {
@@ -184,11 +211,6 @@ func (p *procActor) stdinDone(ctx actor.Context, m stdinDone) {
 			p.replyOrTell(ctx, r.from, &messages.WriteAck{Ack: r.ack})
 		}
 	}
-	if len(p.refused) > 0 && p.stdinQueued <= p.opts.MaxStdin/2 {
-		for _, to := range p.refused {
-			ctx.Send(to, &messages.WritingResumed{})
-		}
-		p.refused = nil
-	}
+	p.maybeResume(ctx)
 	p.pumpStdin()
 }

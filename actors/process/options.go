@@ -62,8 +62,11 @@ type Options struct {
 	// starve stdout.
 	MaxBuffered int
 	// MaxStdin caps the bytes of WriteStdin queued and not yet written to
-	// the child; a write past it is refused (messages.WriteRefused) until
-	// the queue drains below half (messages.WritingResumed). Default 1 MiB.
+	// the child. A write past it is refused (messages.WriteRefused), and so
+	// is every later write, until the writer sends messages.ResumeWriting;
+	// that is answered with messages.WritingResumed once the queue is at or
+	// below half of MaxStdin (at once if it already is), and the writer then
+	// resends the refused writes in order. Default 1 MiB.
 	MaxStdin int
 	// Logger receives the actor's logs. Default: discarded.
 	Logger *slog.Logger

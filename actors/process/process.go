@@ -10,7 +10,9 @@
 // the actor reads at most Options.MaxBuffered bytes ahead of delivery, so a
 // child that writes faster than its handler reads is slowed down by its own
 // pipe rather than filling memory. Stdin writes are acknowledged on request
-// and refused past Options.MaxStdin.
+// and refused past Options.MaxStdin; after a refusal every write is refused
+// until the writer asks messages.ResumeWriting (the back-pressure protocol
+// of package messages).
 //
 // The child runs in a process group of its own (a session of its own under
 // a pseudo-terminal). When the actor stops or restarts, the group gets
@@ -116,7 +118,8 @@ type procActor struct {
 	stdinQueued int
 	stdinBusy   bool
 	stdinClosed bool
-	refused     []*actor.PID
+	wSuspended  bool         // a write was refused: refuse all until ResumeWriting
+	resumers    []*actor.PID // asked ResumeWriting, not yet told WritingResumed
 
 	// termination
 	timedOut     bool
@@ -157,6 +160,8 @@ func (p *procActor) Receive(ctx actor.Context) {
 		p.spawnChild(ctx, request{from: ctx.Sender(), cmd: m})
 	case *procmsg.WriteStdin, *procmsg.CloseStdin, *procmsg.Signal:
 		p.toChild(ctx, request{from: ctx.Sender(), cmd: m})
+	case *messages.ResumeWriting:
+		p.resumeWriting(ctx, request{from: ctx.Sender(), cmd: m})
 	case *messages.ResumeReading:
 		p.resumeReading(ctx, m)
 	case *messages.SuspendReading:
@@ -256,7 +261,7 @@ func (p *procActor) resetFlow() {
 	p.stdinQueued = 0
 	p.stdinBusy = false
 	p.stdinClosed = false
-	p.refused = nil
+	p.wSuspended = false
 	p.timedOut = false
 }
 
@@ -268,6 +273,10 @@ func (p *procActor) started(ctx actor.Context, m started) {
 	if m.err != nil {
 		p.fail(ctx, r, m.err)
 		for _, s := range stash {
+			if _, ok := s.cmd.(*messages.ResumeWriting); ok {
+				p.resumeWriting(ctx, s) // nothing is queued: answered at once
+				continue
+			}
 			p.fail(ctx, s, procmsg.ErrNotRunning)
 		}
 		if p.fromOpts && !p.closing {
@@ -288,6 +297,10 @@ func (p *procActor) started(ctx actor.Context, m started) {
 		p.timeoutTimer = p.clk.AfterFunc(p.opts.Timeout, func() { root.Send(self, timeoutTick{gen: gen}) })
 	}
 	for _, s := range stash {
+		if _, ok := s.cmd.(*messages.ResumeWriting); ok {
+			p.resumeWriting(ctx, s)
+			continue
+		}
 		p.toChild(ctx, s)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -263,5 +264,46 @@ func TestHelperSIGKILLEndsChild(t *testing.T) {
 	}
 	if r := p.untilExited(t); r.exited.Code != 3 {
 		t.Fatalf("second child: exited %+v, stderr %s", r.exited, strconv.Quote(r.stderr.String()))
+	}
+}
+
+func isResumed(m any) bool {
+	_, ok := m.(*messages.WritingResumed)
+	return ok
+}
+
+// ResumeWriting when no write was refused is answered at once: with no
+// child, while a child is starting (after the writes sent before it), and
+// with one running.
+func TestResumeWritingNotSuspendedIsAnsweredAtOnce(t *testing.T) {
+	sys := newSystem(t)
+	p := newProbe(t, sys)
+	pid := spawnActor(t, sys, process.Options{Handler: p.pid, Credits: -1})
+	if res := ask(t, sys, pid, &messages.ResumeWriting{}); !isResumed(res) {
+		t.Fatalf("no child: ResumeWriting answered %T %+v", res, res)
+	}
+	sys.Root.Send(pid, helper(t, "cat"))
+	sys.Root.Send(pid, &procmsg.WriteStdin{Data: []byte("before\n"), Ack: 1})
+	if res := ask(t, sys, pid, &messages.ResumeWriting{}); !isResumed(res) {
+		t.Fatalf("starting: ResumeWriting answered %T %+v", res, res)
+	}
+	if res := ask(t, sys, pid, &messages.ResumeWriting{}); !isResumed(res) {
+		t.Fatalf("running: ResumeWriting answered %T %+v", res, res)
+	}
+	// Without a sender the answer goes to the handler.
+	sys.Root.Send(pid, &messages.ResumeWriting{})
+	sys.Root.Send(pid, &procmsg.CloseStdin{})
+	r := p.untilExited(t)
+	if r.stdout.String() != "before\n" || r.exited.Code != 0 {
+		t.Fatalf("stdout %q, exited %+v", r.stdout.String(), r.exited)
+	}
+	// The ack and the answer race each other.
+	var got []string
+	for _, m := range r.others {
+		got = append(got, fmt.Sprintf("%T", m))
+	}
+	slices.Sort(got)
+	if want := []string{"*messages.WriteAck", "*messages.WritingResumed", "*procmsg.Started"}; !slices.Equal(got, want) {
+		t.Fatalf("handler got %v, want %v", got, want)
 	}
 }

@@ -3,10 +3,13 @@
 package process_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -158,41 +161,266 @@ func TestTimeoutEndsChild(t *testing.T) {
 	}
 }
 
-func TestStdinWritesPastTheLimitAreRefusedThenResumed(t *testing.T) {
-	sys := newSystem(t)
-	p := newProbe(t, sys)
-	pid := spawnActor(t, sys, process.Options{Handler: p.pid, MaxStdin: 64 << 10})
-	start(t, sys, pid, "sh", "-c", "exec cat >/dev/null")
-	// A stopped child reads nothing: its pipe fills, then the actor's queue.
-	sys.Root.Send(pid, &procmsg.Signal{Sig: syscall.SIGSTOP}) // answers nothing on success
-	// Writes sent without a sender answer to the handler, the probe.
-	for i := range 64 {
-		sys.Root.Send(pid, &procmsg.WriteStdin{Data: make([]byte, 16<<10), Ack: i})
-	}
-	refused := 0
-	for refused == 0 {
-		switch m := p.next(t).(type) {
-		case *messages.WriteRefused:
-			refused = m.Buffered
-		case *messages.WriteAck:
-		default:
-			t.Fatalf("unexpected %+v", m)
-		}
-	}
-	if refused > 64<<10 {
-		t.Fatalf("refused with %d bytes queued, limit 64 KiB", refused)
-	}
-	sys.Root.Send(pid, &procmsg.Signal{Sig: syscall.SIGCONT})
-	deadline := time.After(wait)
+// stdinWriter drives a child's stdin as a writer that pipelines: writes go
+// without a sender, so their answers come to the handler, the probe, along
+// with the child's output.
+type stdinWriter struct {
+	sys  *actor.ActorSystem
+	p    *probe
+	pid  *actor.PID
+	out  bytes.Buffer // the child's stdout seen so far
+	acks []int
+}
+
+// MaxStdin is well above what a stopping child takes in (a 64 KiB pipe,
+// and cat may read a 128 KiB block before the stop lands), so that a
+// refused writer's queue stays above half of it until the child reads
+// again.
+const (
+	stdinSize  = 32 << 10
+	maxStdin   = 1 << 20 // resumed at or below half
+	stdinCount = 48      // 1.5 MiB
+)
+
+func stdinChunk(i int) *procmsg.WriteStdin {
+	data := bytes.Repeat([]byte{'.'}, stdinSize)
+	copy(data, fmt.Sprintf("%06d\n", i))
+	return &procmsg.WriteStdin{Data: data, Ack: i}
+}
+
+// next returns the next message that is not the child's output.
+func (w *stdinWriter) next(t *testing.T, d time.Duration) (any, bool) {
+	t.Helper()
+	deadline := time.After(d)
 	for {
 		select {
-		case m := <-p.ch:
-			if _, ok := m.(*messages.WritingResumed); ok {
-				return
+		case m := <-w.p.ch:
+			if o, ok := m.(*procmsg.Stdout); ok {
+				w.out.Write(o.Data)
+				continue
 			}
+			return m, true
 		case <-deadline:
-			t.Fatal("no WritingResumed after the child read again")
+			return nil, false
 		}
+	}
+}
+
+// answers reads until the write numbered last is acknowledged or refused,
+// and returns the writes refused meanwhile, in order. Writes are answered in
+// the order they were made, so the answer to the last one comes after every
+// refusal.
+func (w *stdinWriter) answers(t *testing.T, last int) []int {
+	t.Helper()
+	var refused []int
+	for {
+		m, ok := w.next(t, wait)
+		if !ok {
+			t.Fatalf("no answer to write %d; acks %v, refused %v", last, w.acks, refused)
+		}
+		switch m := m.(type) {
+		case *messages.WriteAck:
+			w.acks = append(w.acks, m.Ack.(int))
+			if m.Ack == last {
+				return refused
+			}
+		case *messages.WriteRefused:
+			i := m.Cmd.(*procmsg.WriteStdin).Ack.(int)
+			if m.Buffered > maxStdin {
+				t.Fatalf("write %d refused with %d bytes queued, limit %d", i, m.Buffered, maxStdin)
+			}
+			refused = append(refused, i)
+			if i == last {
+				return refused
+			}
+		default:
+			t.Fatalf("writer got %T %+v while writes were in flight", m, m)
+		}
+	}
+}
+
+// onlyAcks reads for d, failing on anything but an acknowledgement.
+func (w *stdinWriter) onlyAcks(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		m, ok := w.next(t, time.Until(deadline))
+		if !ok {
+			return
+		}
+		a, ok := m.(*messages.WriteAck)
+		if !ok {
+			t.Fatalf("writer got %T %+v, want only acks", m, m)
+		}
+		w.acks = append(w.acks, a.Ack.(int))
+	}
+}
+
+// untilAcked reads acknowledgements until there are n.
+func (w *stdinWriter) untilAcked(t *testing.T, n int) {
+	t.Helper()
+	for len(w.acks) < n {
+		m, ok := w.next(t, wait)
+		if !ok {
+			t.Fatalf("acks %v, want %d", w.acks, n)
+		}
+		a, ok := m.(*messages.WriteAck)
+		if !ok {
+			t.Fatalf("writer got %T %+v, want only acks", m, m)
+		}
+		w.acks = append(w.acks, a.Ack.(int))
+	}
+}
+
+// untilResumed reads acknowledgements until WritingResumed, which must not
+// come before the queue has drained to half of MaxStdin: of the accepted
+// writes, all but that much are acknowledged first.
+func (w *stdinWriter) untilResumed(t *testing.T, accepted int) {
+	t.Helper()
+	for {
+		m, ok := w.next(t, wait)
+		if !ok {
+			t.Fatalf("no WritingResumed; acks %v", w.acks)
+		}
+		switch m := m.(type) {
+		case *messages.WriteAck:
+			w.acks = append(w.acks, m.Ack.(int))
+		case *messages.WritingResumed:
+			if queued := (accepted - len(w.acks)) * stdinSize; queued > maxStdin/2 {
+				t.Fatalf("WritingResumed with %d bytes still queued", queued)
+			}
+			return
+		default:
+			t.Fatalf("writer got %T %+v while waiting for WritingResumed", m, m)
+		}
+	}
+}
+
+// A writer sends many stdin writes without waiting; those refused it sends
+// again, in order, after ResumeWriting. The child reads every byte once, in
+// order, and the acknowledgements come in order.
+func TestStdinWriterKeepsOrderAcrossRefusals(t *testing.T) {
+	sys := newSystem(t)
+	p := newProbe(t, sys)
+	pid := spawnActor(t, sys, process.Options{Handler: p.pid, Credits: -1, MaxStdin: maxStdin})
+	start(t, sys, pid, "cat")
+	// A stopped child reads nothing: its pipe fills, then the actor's queue.
+	sys.Root.Send(pid, &procmsg.Signal{Sig: syscall.SIGSTOP}) // answers nothing on success
+	w := &stdinWriter{sys: sys, p: p, pid: pid}
+	const n = stdinCount
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	accepted := 0
+	for round := 0; len(pending) > 0; round++ {
+		if round > 100 {
+			t.Fatalf("still %d writes refused after %d rounds", len(pending), round)
+		}
+		for _, i := range pending {
+			sys.Root.Send(pid, stdinChunk(i))
+		}
+		refused := w.answers(t, pending[len(pending)-1])
+		accepted += len(pending) - len(refused)
+		if len(refused) == 0 {
+			if round == 0 {
+				t.Fatal("nothing was refused: the stopped child did not hold the writer back")
+			}
+			break
+		}
+		// Once a write is refused every later one is, so the refused ones
+		// are the tail of those sent.
+		if tail := pending[len(pending)-len(refused):]; !slices.Equal(refused, tail) {
+			t.Fatalf("round %d: refused %v, want the tail %v of %v", round, refused, tail, pending)
+		}
+		sys.Root.Send(pid, &messages.ResumeWriting{})
+		if round == 0 {
+			// The child is stopped, the queue stays full: WritingResumed
+			// waits for it to drain.
+			w.onlyAcks(t, 200*time.Millisecond)
+			sys.Root.Send(pid, &procmsg.Signal{Sig: syscall.SIGCONT})
+		}
+		w.untilResumed(t, accepted)
+		pending = refused
+	}
+	w.untilAcked(t, n)
+	for i, a := range w.acks {
+		if a != i {
+			t.Fatalf("acks out of order: %v", w.acks)
+		}
+	}
+	sys.Root.Send(pid, &procmsg.CloseStdin{})
+	r := p.untilExited(t)
+	for _, m := range r.others {
+		t.Fatalf("unexpected %T %+v", m, m)
+	}
+	w.out.Write(r.stdout.Bytes())
+	var want bytes.Buffer
+	for i := range n {
+		want.Write(stdinChunk(i).Data)
+	}
+	if !bytes.Equal(w.out.Bytes(), want.Bytes()) {
+		t.Fatalf("the child read %d bytes, not the %d written in order", w.out.Len(), want.Len())
+	}
+}
+
+// expectNext returns the writer's next message that is not output, failing
+// unless it is a T.
+func expectNext[T any](t *testing.T, w *stdinWriter) T {
+	t.Helper()
+	m, ok := w.next(t, wait)
+	if !ok {
+		var zero T
+		t.Fatalf("expected %T, got nothing", zero)
+	}
+	v, ok := m.(T)
+	if !ok {
+		var zero T
+		t.Fatalf("expected %T, got %T %+v", zero, m, m)
+	}
+	return v
+}
+
+// ResumeWriting is answered at once when writing is not suspended, and
+// WritingResumed never comes unasked: after a refusal, writes stay refused
+// even once the queue has drained, until ResumeWriting.
+func TestStdinWritingResumedOnlyWhenAsked(t *testing.T) {
+	sys := newSystem(t)
+	p := newProbe(t, sys)
+	pid := spawnActor(t, sys, process.Options{Handler: p.pid, MaxStdin: maxStdin})
+	start(t, sys, pid, "sh", "-c", "exec cat >/dev/null")
+	sys.Root.Send(pid, &procmsg.Signal{Sig: syscall.SIGSTOP})
+	w := &stdinWriter{sys: sys, p: p, pid: pid}
+	sys.Root.Send(pid, &messages.ResumeWriting{})
+	expectNext[*messages.WritingResumed](t, w)
+
+	const n = stdinCount
+	for i := range n {
+		sys.Root.Send(pid, stdinChunk(i))
+	}
+	refused := w.answers(t, n-1)
+	if len(refused) == 0 {
+		t.Fatal("nothing was refused: the stopped child did not hold the writer back")
+	}
+	sys.Root.Send(pid, &procmsg.Signal{Sig: syscall.SIGCONT})
+	w.untilAcked(t, n-len(refused))
+	// Drained, but not asked: no WritingResumed, and writes still refused.
+	if m, ok := w.next(t, 300*time.Millisecond); ok {
+		t.Fatalf("unasked: %T %+v", m, m)
+	}
+	sys.Root.Send(pid, stdinChunk(n))
+	if r := expectNext[*messages.WriteRefused](t, w); r.Buffered != 0 || r.Cmd.(*procmsg.WriteStdin).Ack != n {
+		t.Fatalf("refused %+v, want write %d refused with nothing queued", r, n)
+	}
+	// Two writers, the handler and a future: each gets its own answer.
+	sys.Root.Send(pid, &messages.ResumeWriting{})
+	if res := ask(t, sys, pid, &messages.ResumeWriting{}); !isResumed(res) {
+		t.Fatalf("ResumeWriting asked: %T %+v", res, res)
+	}
+	expectNext[*messages.WritingResumed](t, w)
+	sys.Root.Send(pid, stdinChunk(n))
+	if a := expectNext[*messages.WriteAck](t, w); a.Ack != n {
+		t.Fatalf("ack %v, want %d", a.Ack, n)
 	}
 }
 

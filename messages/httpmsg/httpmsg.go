@@ -163,8 +163,13 @@ type StreamResponse struct {
 // it. When Ack is not nil, messages.WriteAck{Ack} follows once the bytes are
 // written to the connection. A write that would push the bytes queued and not
 // yet written past the server's high-water mark is answered with
-// messages.WriteRefused, and messages.WritingResumed follows once the queue
-// has drained.
+// messages.WriteRefused, and so is every later WriteBody of the response,
+// until the writer sends messages.ResumeWriting to the exchange (ReplyTo);
+// that is answered with messages.WritingResumed once the queue has drained
+// to the low-water mark (at once if it has), and the writer then resends the
+// refused writes in order. WritingResumed is never sent unasked. WriteAck,
+// WriteRefused and WritingResumed go to the command's sender, or to the
+// route's handler when it has none.
 type WriteBody struct {
 	Data []byte
 	Ack  any

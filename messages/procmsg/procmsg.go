@@ -10,7 +10,9 @@
 // messages.ResumeReading with more credits (credits add up, as in Erlang's
 // {active, N}; ResumeReading{Credits: 0} switches to unlimited push).
 // messages.SuspendReading stops delivery at once. Stdin writes use
-// messages.WriteAck, messages.WriteRefused and messages.WritingResumed.
+// messages.WriteAck, and the write back-pressure of package messages:
+// messages.WriteRefused, then messages.ResumeWriting answered with
+// messages.WritingResumed.
 //
 // Byte slices follow the ownership rule of package messages: the data of a
 // Stdout event belongs to the handler; the data of a WriteStdin belongs to
@@ -79,8 +81,11 @@ type Stderr struct {
 // WriteStdin writes Data to the child's standard input. When Ack is not nil,
 // messages.WriteAck{Ack} follows once the bytes are in the pipe. A write
 // that would push the queued bytes past the actor's limit is answered with
-// messages.WriteRefused, and messages.WritingResumed follows once the queue
-// has drained.
+// messages.WriteRefused, and so is every later write, until the writer
+// sends messages.ResumeWriting; that is answered with
+// messages.WritingResumed once the queue has drained (at once if it has),
+// and the writer then resends the refused writes in order. The actor never
+// sends WritingResumed unasked.
 type WriteStdin struct {
 	Data []byte
 	Ack  any

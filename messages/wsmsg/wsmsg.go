@@ -1,16 +1,19 @@
 // Package wsmsg holds the messages of microstack's WebSocket actors (package
-// actors/websocket): one actor per socket, on the server after an upgrade and
-// on the client after a dial, exchanging Text and Binary messages with a
-// handler actor.
+// actors/http/websocket): one actor per socket, on the server after an
+// upgrade and on the client after a dial, exchanging Text and Binary
+// messages with a handler actor.
 //
 // Flow control uses the shared messages of package messages, as a TCP
 // connection does. Received messages are paced by read credits: the handler
 // holds some (one per Text or Binary event), gets messages.Passive when they
 // run out and grants more with messages.ResumeReading; meanwhile the socket
 // is not read and the peer's writes stall in TCP. Sending is bounded by a
-// high-water mark: a Send past it is refused with messages.WriteRefused and
-// messages.WritingResumed follows once the queue drains; a Send with an Ack
-// is acknowledged with messages.WriteAck once written.
+// high-water mark: a Text or Binary command past it is refused with
+// messages.WriteRefused, and so is every later one, until the writer sends
+// messages.ResumeWriting, answered with messages.WritingResumed once the
+// queue has drained (at once if it has); the writer then resends the refused
+// messages in order, and WritingResumed never comes unasked. A command with
+// an Ack is acknowledged with messages.WriteAck once written.
 //
 // Byte slices follow the ownership rule of package messages.
 package wsmsg

@@ -19,8 +19,9 @@ import (
 // the system's roots. A client socket needs URL.
 type Options struct {
 	// Handler receives the socket's events (wsmsg.Opened, Text, Binary,
-	// messages.Passive, WriteAck, WriteRefused, WritingResumed, and
-	// wsmsg.Closed last), sent with the socket as sender. Default: the
+	// messages.Passive, and wsmsg.Closed last), sent with the socket as
+	// sender, and the answers (WriteAck, WriteRefused, WritingResumed,
+	// CommandFailed) to commands sent without a sender. Default: the
 	// socket's parent. A messages.Register changes it.
 	Handler *actor.PID
 	// NewHandler, when set, builds a handler for each socket, spawned as
@@ -39,8 +40,10 @@ type Options struct {
 	Credits int
 	// HighWater and LowWater bound the bytes queued for sending: a Send
 	// that would pass HighWater is refused with messages.WriteRefused, and
-	// messages.WritingResumed follows once the queue is at or below
-	// LowWater. Defaults 1 MiB and 256 KiB.
+	// so is every later Send, until the writer sends
+	// messages.ResumeWriting; that is answered with messages.WritingResumed
+	// once the queue is at or below LowWater (at once if it already is).
+	// Defaults 1 MiB and 256 KiB.
 	HighWater, LowWater int
 	// PingInterval is how often the socket pings its peer; a pong missing
 	// for PongTimeout closes the socket. Defaults 30 s and 10 s; a negative

@@ -158,8 +158,9 @@ type socket struct {
 	ended     bool // Closed was sent
 	closeCode int
 	closeText string
-	queued    int
-	refused   []*actor.PID
+	queued    int          // bytes queued for sending and not yet written
+	suspended bool         // a send was refused: refuse all until ResumeWriting
+	resumers  []*actor.PID // asked ResumeWriting, not yet told WritingResumed
 	pinging   bool
 	stopPing  msruntime.Cancel
 }
@@ -231,6 +232,8 @@ func (s *socket) Receive(ctx actor.Context) {
 		s.send(ctx, m, cws.MessageBinary, m.Data, m.Ack)
 	case *wsmsg.Close:
 		s.closeCmd(ctx, m)
+	case *messages.ResumeWriting:
+		s.resumeWriting(ctx)
 	case *messages.ResumeReading:
 		s.gate.resume(m.Credits)
 	case *messages.SuspendReading:
@@ -383,9 +386,15 @@ func (s *socket) send(ctx actor.Context, cmd any, typ cws.MessageType, data []by
 	}
 	to := s.replyTo(ctx)
 	// A message larger than the mark still goes out when the queue is empty.
-	if (s.queued > 0 && s.queued+len(data) > s.opts.HighWater) || len(s.jobs) == cap(s.jobs) {
-		s.refused = appendOnce(s.refused, to)
-		ctx.Send(to, &messages.WriteRefused{Cmd: cmd, Buffered: s.queued})
+	// A refused send suspends sending: every later one is refused too, until
+	// the writer asks ResumeWriting, so that sends in flight cannot overtake
+	// the refused one.
+	if s.suspended || (s.queued > 0 && s.queued+len(data) > s.opts.HighWater) || len(s.jobs) == cap(s.jobs) {
+		s.suspended = true
+		s.stats.Add("refused", 1)
+		if to != nil {
+			ctx.Send(to, &messages.WriteRefused{Cmd: cmd, Buffered: s.queued})
+		}
 		return
 	}
 	s.queued += len(data)
@@ -401,15 +410,32 @@ func (s *socket) written(ctx actor.Context, m written) {
 	}
 	s.stats.Add("messages_out", 1)
 	s.stats.Add("bytes_out", int64(m.n))
-	if m.ack != nil {
+	if m.ack != nil && m.to != nil {
 		ctx.Send(m.to, &messages.WriteAck{Ack: m.ack})
 	}
-	if len(s.refused) > 0 && s.queued <= s.opts.LowWater {
-		for _, pid := range s.refused {
-			ctx.Send(pid, &messages.WritingResumed{})
-		}
-		s.refused = nil
+	s.maybeResume(ctx)
+}
+
+// resumeWriting answers ResumeWriting with WritingResumed once the send
+// queue is at or below the low-water mark: at once, or when it drains.
+func (s *socket) resumeWriting(ctx actor.Context) {
+	if to := s.replyTo(ctx); to != nil {
+		s.resumers = append(s.resumers, to)
 	}
+	s.maybeResume(ctx)
+}
+
+// maybeResume ends a suspension once the queue has drained and somebody
+// asked, and tells each writer that asked.
+func (s *socket) maybeResume(ctx actor.Context) {
+	if len(s.resumers) == 0 || s.queued > s.opts.LowWater || len(s.jobs) > cap(s.jobs)/2 {
+		return
+	}
+	s.suspended = false
+	for _, pid := range s.resumers {
+		ctx.Send(pid, &messages.WritingResumed{})
+	}
+	s.resumers = nil
 }
 
 func (s *socket) closeCmd(ctx actor.Context, m *wsmsg.Close) {
@@ -565,18 +591,6 @@ func (s *socket) fail(ctx actor.Context, cmd any, err error) {
 	if to := s.replyTo(ctx); to != nil {
 		ctx.Send(to, &messages.CommandFailed{Cmd: cmd, Err: err})
 	}
-}
-
-func appendOnce(list []*actor.PID, pid *actor.PID) []*actor.PID {
-	if pid == nil {
-		return list
-	}
-	for _, p := range list {
-		if p.Equal(pid) {
-			return list
-		}
-	}
-	return append(list, pid)
 }
 
 // gate holds the handler's read credits; the read loop takes one before each
