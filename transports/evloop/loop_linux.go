@@ -1,9 +1,13 @@
 package evloop
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -87,6 +91,12 @@ func (p *poller) release(l *loop) {
 type loop struct {
 	p    *poller
 	epfd int
+	// ep is epfd as a file in Go's own poller: the loop goroutine waits
+	// for epfd to be readable there, parked like any network goroutine,
+	// instead of blocking a thread in epoll_wait (which makes the runtime
+	// hand the thread's P to another thread at every wait).
+	ep   *os.File
+	rc   syscall.RawConn
 	efd  int // eventfd that ends an epoll_wait early
 	refs int // sockets on this loop; guarded by p.mu
 
@@ -123,7 +133,19 @@ func newLoop(p *poller) (*loop, error) {
 		unix.Close(efd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	return &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents)}, nil
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(efd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(efd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	return &loop{p: p, epfd: epfd, ep: ep, rc: rc, efd: efd, events: make([]unix.EpollEvent, maxEvents)}, nil
 }
 
 // post queues p's task for the loop's next turn. An urgent post wakes the
@@ -200,9 +222,9 @@ func (l *loop) run() {
 	defer l.exit()
 	timeout := 0 // the first turn runs the tasks posted before the loop ran
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		n, err := l.wait(timeout)
 		l.sleep.Store(awake)
-		if err != nil && err != unix.EINTR {
+		if err != nil {
 			// Only a bug (a closed epoll descriptor) gets here.
 			panic(fmt.Sprintf("evloop: epoll_wait: %v", err))
 		}
@@ -251,11 +273,37 @@ func (l *loop) run() {
 	}
 }
 
+// wait returns the ready events, waiting up to timeout milliseconds
+// (forever when negative) in Go's poller.
+func (l *loop) wait(timeout int) (int, error) {
+	n, err := unix.EpollWait(l.epfd, l.events, 0)
+	if n > 0 || timeout == 0 || (err != nil && err != unix.EINTR) {
+		return max(n, 0), err
+	}
+	if timeout > 0 {
+		_ = l.ep.SetReadDeadline(time.Now().Add(time.Duration(timeout) * time.Millisecond))
+	} else {
+		_ = l.ep.SetReadDeadline(time.Time{})
+	}
+	var werr error
+	err = l.rc.Read(func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), l.events, 0)
+		return n > 0 || (werr != nil && werr != unix.EINTR)
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	if err == nil {
+		err = werr
+	}
+	return max(n, 0), err
+}
+
 func (l *loop) exit() {
 	l.mu.Lock()
 	l.dead = true
 	l.tasks = nil
 	unix.Close(l.efd)
 	l.mu.Unlock()
-	unix.Close(l.epfd)
+	l.ep.Close() // closes epfd
 }
