@@ -126,7 +126,12 @@ func TestPartitionMidTransferAndReconnectionAfterHeal(t *testing.T) {
 		&tcp.Reconnect{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}))
 	first := testkit.FishFor[*tcpmsg.Connected](h, 0, nil)
 	echoRoundTrip(t, h, first.Conn, []byte("before"))
-	chunk := bytes.Repeat([]byte("t"), 32<<10)
+	// Small enough to stay within the simulated flow-control window (64 KiB)
+	// both ways: bytes held by the partition are in flight, which is what
+	// the partition timeout applies to. (With more, the sender can be left
+	// waiting for window, not in flight, and the simulated network only
+	// times out bytes in flight: it has no zero-window probe.)
+	chunk := bytes.Repeat([]byte("t"), 1<<10)
 	for range 16 {
 		h.Send(first.Conn, &tcpmsg.Write{Data: bytes.Clone(chunk)})
 	}
