@@ -38,6 +38,7 @@ import (
 	"github.com/microstack-go/microstack/runtime/remote"
 	"github.com/microstack-go/microstack/supervisor"
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/evloop"
 	"github.com/microstack-go/microstack/transports/osnet"
 )
 
@@ -78,7 +79,12 @@ func newAgent(cfg config, stderr io.Writer, out io.Writer) (*agent, error) {
 		Level: cfg.logLevel,
 		Next:  slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}),
 	})
-	a := &agent{cfg: cfg, log: slog.New(hub.Handler()), hub: hub, out: out, net: osnet.New(osnet.Options{})}
+	a := &agent{cfg: cfg, log: slog.New(hub.Handler()), hub: hub, out: out}
+	if cfg.transport == "evloop" {
+		a.net = evloop.New(evloop.Options{})
+	} else {
+		a.net = osnet.New(osnet.Options{})
+	}
 	// The log and the store start first; the agent's identity and console
 	// token come from the store; then the services start, in order.
 	a.rt = runtime.New(runtime.Options{
@@ -129,6 +135,7 @@ func (a *agent) consoleSpec() supervisor.ChildSpec {
 		routes = append(routes, httpactor.Route{Pattern: "POST /peer/offer", Handler: peerOfferHandler(a.linkToken, a.peerSignals)})
 	}
 	return httpactor.ChildSpec("console", httpactor.Options{
+		Network:   a.net,
 		Endpoints: []httpactor.Endpoint{{Addr: a.cfg.console}},
 		Routes:    routes,
 		Logger:    a.log.With("module", "console"),

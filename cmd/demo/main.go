@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/microstack-go/microstack/runtime/remote"
+	"github.com/microstack-go/microstack/transports/evloop"
 )
 
 func main() {
@@ -40,6 +41,7 @@ type config struct {
 	heartbeat     time.Duration
 	logLevel      slog.Level
 	allowExec     bool
+	transport     string
 	remote        string
 	clusterHealth string
 	clusterSeeds  []string
@@ -70,6 +72,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.remote, "remote", "", "`IP:PORT` to serve this agent's actors to trusted processes (protoactor remote, mutual TLS from the secret in $"+remote.SecretEnv+"); empty: off")
 	fs.StringVar(&c.clusterHealth, "cluster-listen", "", "`IP:PORT` of this agent's cluster endpoint (automanaged provider); with --remote, joins the cluster")
 	seeds := fs.String("cluster-seeds", "", "`IP:PORT[,...]` cluster endpoints of every member, this one included")
+	defaultTransport := "os"
+	if evloop.Supported {
+		defaultTransport = "evloop"
+	}
+	fs.StringVar(&c.transport, "transport", defaultTransport, "`KIND` of network backend for plain TCP: evloop (epoll event loops, Linux) or os (a goroutine pair per socket); TLS, UDP and interfaces always use os")
 	fs.BoolVar(&c.allowExec, "allow-exec", false, "let the console run commands as this user (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
@@ -109,6 +116,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if seed = strings.TrimSpace(seed); seed != "" {
 			c.clusterSeeds = append(c.clusterSeeds, seed)
 		}
+	}
+	if c.transport != "os" && c.transport != "evloop" {
+		return c, fmt.Errorf("--transport: %q is neither evloop nor os", c.transport)
 	}
 	if c.clusterHealth != "" && c.remote == "" {
 		return c, errors.New("--cluster-listen needs --remote")

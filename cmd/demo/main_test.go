@@ -120,7 +120,7 @@ func TestDemoFlags(t *testing.T) {
 	if code := run([]string{"--help"}, &out, &errOut); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	for _, flag := range []string{"-data", "-console", "-stun", "-echo-tcp", "-echo-udp", "-discovery", "-discovery-key", "-heartbeat", "-log-level", "-allow-exec"} {
+	for _, flag := range []string{"-data", "-console", "-stun", "-echo-tcp", "-echo-udp", "-discovery", "-discovery-key", "-heartbeat", "-log-level", "-allow-exec", "-transport", "-remote"} {
 		if !strings.Contains(errOut.String(), flag) {
 			t.Fatalf("--help does not document %s:\n%s", flag, errOut.String())
 		}
