@@ -54,6 +54,16 @@ func measure(t *testing.T) usage {
 	return u
 }
 
+// rssBoundKiB is how much RSS a bounded workload may add: 64 MiB, four
+// times that under the race detector, whose shadow memory follows every
+// allocation and is not returned to the system.
+func rssBoundKiB() int64 {
+	if raceEnabled {
+		return 4 * 64 << 10
+	}
+	return 64 << 10
+}
+
 // settle waits until goroutines and descriptors are back within slack of
 // base, and returns the last measure.
 func settle(t *testing.T, base usage, slack int) usage {
