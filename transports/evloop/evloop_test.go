@@ -6,8 +6,7 @@ import (
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/evloop"
-	"github.com/microstack-go/microstack/transports/evloop/streamtest"
-	"github.com/microstack-go/microstack/transports/osnet"
+	"github.com/microstack-go/microstack/transports/streamtest"
 )
 
 func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
@@ -19,7 +18,6 @@ func TestConformance(t *testing.T) {
 	}{
 		{"evloop", func() transports.Network { return evloop.New(evloop.Options{}) }},
 		{"evloop-1-loop", func() transports.Network { return evloop.New(evloop.Options{Loops: 1}) }},
-		{"osnet", func() transports.Network { return osnet.New(osnet.Options{}) }},
 	} {
 		t.Run(b.name, func(t *testing.T) { streamtest.Run(t, b.new) })
 	}

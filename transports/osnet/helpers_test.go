@@ -1,8 +1,6 @@
 package osnet
 
 import (
-	"bytes"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -24,88 +22,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-// rec records a stream's events. It checks the handler contract as it goes:
-// no call after OnClosed and no two calls at once.
-type rec struct {
-	t        *testing.T
-	mu       sync.Mutex
-	busy     bool
-	data     bytes.Buffer
-	written  int
-	peerEOF  bool
-	closed   bool
-	closeErr error
-	echo     transports.Stream // when set, OnData writes back to it
-}
-
-func (r *rec) enter() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.busy {
-		r.t.Error("handler called concurrently")
-	}
-	if r.closed {
-		r.t.Error("handler called after OnClosed")
-	}
-	r.busy = true
-}
-
-func (r *rec) leave() { r.mu.Lock(); r.busy = false; r.mu.Unlock() }
-
-func (r *rec) OnData(b []byte) {
-	r.enter()
-	defer r.leave()
-	r.mu.Lock()
-	r.data.Write(b)
-	echo := r.echo
-	r.mu.Unlock()
-	if echo != nil {
-		if err := echo.Write(b); err != nil {
-			r.t.Errorf("echo write: %v", err)
-		}
-	}
-}
-
-func (r *rec) OnWritten(n int) {
-	r.enter()
-	defer r.leave()
-	r.mu.Lock()
-	r.written += n
-	r.mu.Unlock()
-}
-
-func (r *rec) OnClosed(err error) {
-	r.enter()
-	defer r.leave()
-	r.mu.Lock()
-	r.closed, r.closeErr = true, err
-	r.mu.Unlock()
-}
-
-func (r *rec) snapshot() (data []byte, written int, closed bool, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.data.Bytes()), r.written, r.closed, r.closeErr
-}
-
-func (r *rec) waitClosed(t *testing.T) error {
-	t.Helper()
-	waitFor(t, "OnClosed", func() bool { _, _, c, _ := r.snapshot(); return c })
-	_, _, _, err := r.snapshot()
-	return err
-}
-
-// halfRec is a rec that keeps its stream open after the peer's FIN.
-type halfRec struct{ rec }
-
-func (r *halfRec) OnPeerClosed() {
-	r.enter()
-	defer r.leave()
-	r.mu.Lock()
-	r.peerEOF = true
-	r.mu.Unlock()
 }
 
 // acceptor collects accepted streams and accept errors.
@@ -157,26 +73,4 @@ func startListener(t *testing.T, l transports.Listener, a *acceptor) {
 			s.Abort()
 		}
 	})
-}
-
-// startStream starts s with r and aborts it at cleanup, waiting for
-// OnClosed.
-func startStream(t *testing.T, s transports.Stream, r transports.StreamHandler, rr *rec) {
-	t.Helper()
-	if err := s.Start(r); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Abort()
-		rr.waitClosed(t)
-	})
-}
-
-func isAny(err error, targets ...error) bool {
-	for _, target := range targets {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
 }

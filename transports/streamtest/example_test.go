@@ -5,7 +5,7 @@ import (
 
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/evloop"
-	"github.com/microstack-go/microstack/transports/evloop/streamtest"
+	"github.com/microstack-go/microstack/transports/streamtest"
 )
 
 // A backend's test file holds it to the stream contract in one call.
