@@ -339,16 +339,25 @@ func (nl *Listener) OnClosed(err error) {
 	nl.once.Do(func() { close(nl.done) })
 }
 
-// Accept waits for the next connection.
+// Accept waits for the next connection. A stream that cannot start (it
+// ended while it waited) is dropped and the next one taken: an error from
+// Accept stops a net/http server, so it is kept for the listener's end.
 func (nl *Listener) Accept() (net.Conn, error) {
-	select {
-	case s := <-nl.backlog:
-		nl.resume()
-		return New(s, nl.readBuf)
-	case <-nl.done:
-		nl.mu.Lock()
-		defer nl.mu.Unlock()
-		return nil, nl.err
+	for {
+		select {
+		case s := <-nl.backlog:
+			nl.resume()
+			c, err := New(s, nl.readBuf)
+			if err != nil {
+				_ = s.Abort()
+				continue
+			}
+			return c, nil
+		case <-nl.done:
+			nl.mu.Lock()
+			defer nl.mu.Unlock()
+			return nil, nl.err
+		}
 	}
 }
 
@@ -364,12 +373,14 @@ func (nl *Listener) resume() {
 // Close stops accepting; connections waiting for Accept are reset.
 func (nl *Listener) Close() error {
 	err := nl.l.Close()
-	nl.once.Do(func() { close(nl.done) })
+	// The error is set before done closes: Accept reads it once done is
+	// closed, and must never see (nil, nil).
 	nl.mu.Lock()
 	if nl.err == nil {
 		nl.err = net.ErrClosed
 	}
 	nl.mu.Unlock()
+	nl.once.Do(func() { close(nl.done) })
 	for {
 		select {
 		case s := <-nl.backlog:

@@ -178,3 +178,31 @@ func Example() {
 	// Output:
 	// hello from server.sim
 }
+
+// Accept racing Close never returns a nil connection without an error.
+func TestAcceptDuringCloseReturnsAnError(t *testing.T) {
+	osn := osnet.New(osnet.Options{})
+	for i := 0; i < 200; i++ {
+		l, err := osn.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nl, err := netconn.Listen(l, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() {
+			c, err := nl.Accept()
+			if c == nil && err == nil {
+				got <- errors.New("Accept returned (nil, nil)")
+				return
+			}
+			got <- nil
+		}()
+		nl.Close()
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
