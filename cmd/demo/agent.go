@@ -155,7 +155,9 @@ func (a *agent) services() []supervisor.ChildSpec {
 		specs = append(specs, udp.EchoSpec("echo-udp", a.cfg.echoUDP, a.net))
 	}
 	if len(a.cfg.discovery) > 0 {
-		opts := discovery.Options{Network: a.net, ID: a.id, Services: a.announced(), Logger: a.log.With("module", "discovery")}
+		// Discovery follows the agent's own interface monitor rather than
+		// running a second one.
+		opts := discovery.Options{Network: a.net, ID: a.id, Services: a.announced(), Monitor: a.pid("netif"), Logger: a.log.With("module", "discovery")}
 		if a.cfg.discKey != "" {
 			key := sha256.Sum256([]byte(a.cfg.discKey))
 			opts.Key = key[:]
