@@ -176,6 +176,8 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, p
 	}
 	s.queue = append(s.queue, func() { s.restartAfter(c, pid, err) })
 	if s.isStarting(c) {
+		// It failed before its Started was acknowledged: stop waiting.
+		s.start.timer.Stop()
 		s.start.i++
 		s.startNext()
 		return
@@ -193,6 +195,7 @@ func (s *supervisor) childTerminated(who *actor.PID) {
 	c.alive = false
 	c.pid = nil
 	if s.isStarting(c) {
+		s.start.timer.Stop()
 		s.start.i++
 		defer s.startNext()
 	}

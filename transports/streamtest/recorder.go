@@ -85,6 +85,14 @@ func (r *rec) snapshot() (data []byte, written int, closed bool, err error) {
 	return bytes.Clone(r.data.Bytes()), r.written, r.closed, r.closeErr
 }
 
+// sizes returns how many bytes were read and reported written, without
+// copying the data: a wait that polls a large transfer must not slow it.
+func (r *rec) sizes() (read, written int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.data.Len(), r.written
+}
+
 func (r *rec) waitClosed(t *testing.T) error {
 	t.Helper()
 	waitFor(t, "OnClosed", func() bool { _, _, c, _ := r.snapshot(); return c })
