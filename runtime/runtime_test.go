@@ -351,7 +351,11 @@ func TestCrashMessageMakesATrackedActorFailAndRestart(t *testing.T) {
 		t.Fatalf("failure %+v", failed)
 	}
 	testkit.FishFor[*messages.ChildStarted](probe, 0, nil)
-	if got := rec.take(); !slices.Equal(got, []string{"w started", "w stopping", "w started"}) {
-		t.Fatalf("lifecycle %v", got)
-	}
+	// ChildStarted is published as the child is spawned; its Started
+	// follows on its own goroutine.
+	var got []string
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		got = append(got, rec.take()...)
+		return slices.Equal(got, []string{"w started", "w stopping", "w started"})
+	}, "lifecycle [w started w stopping w started]")
 }
