@@ -28,9 +28,12 @@ func TestConnectEchoAndCloseOverLoopback(t *testing.T) {
 			echoRoundTrip(t, p, conn, []byte("hello, microstack"))
 			big := bytes.Repeat([]byte("0123456789abcdef"), 1<<14) // 256 KiB
 			echoRoundTrip(t, p, conn, big)
-			if n := e.registry.Lookup("client"); n == nil || n.Counter("bytes_out") != int64(len(big)+17) {
-				t.Fatalf("bytes_out counter = %v", n.Counter("bytes_out"))
-			}
+			// bytes_out follows the transport's report of the write, which
+			// can reach the actor after the echo does.
+			testkit.Eventually(t, 5*time.Second, func() bool {
+				n := e.registry.Lookup("client")
+				return n != nil && n.Counter("bytes_out") == int64(len(big)+17)
+			}, "bytes_out counter = %d", len(big)+17)
 			p.Send(conn, &tcpmsg.Close{})
 			expectClosed(t, p, messages.ClosedByUs)
 			testkit.Eventually(t, 0, func() bool { return e.registry.Lookup("client") == nil }, "connection actor stops")
