@@ -51,6 +51,7 @@ func Run(t *testing.T, newNet func() transports.Network) {
 		{"DialFailures", dialFailures},
 		{"ListenerPausesAccepting", listenerPausesAccepting},
 		{"TLSStreamCarriesSNIAndALPN", tlsStreamCarriesSNIAndALPN},
+		{"TLSVerificationFailures", tlsVerificationFailures},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, newNet) })
 	}
@@ -493,4 +494,35 @@ func tlsStreamCarriesSNIAndALPN(t *testing.T, newNet func() transports.Network) 
 	}
 	c.Write([]byte("over tls"))
 	waitFor(t, "echo", func() bool { d, _, _, _ := cr.snapshot(); return string(d) == "over tls" })
+}
+
+func tlsVerificationFailures(t *testing.T, newNet func() transports.Network) {
+	cert, pool := selfSigned(t, "agent.example")
+	for _, tc := range []struct {
+		name string
+		cfg  *tls.Config
+		as   any
+	}{
+		{"unknown authority", &tls.Config{ServerName: "agent.example", RootCAs: x509.NewCertPool()}, new(x509.UnknownAuthorityError)},
+		{"wrong name", &tls.Config{ServerName: "other.example", RootCAs: pool}, new(x509.HostnameError)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNet()
+			l := listenLoop(t, n, loopbacks[0].addr, transports.ListenOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+			a := &acceptor{}
+			startListener(t, l, a)
+			s, err := n.Dial(context.Background(), l.Addr(), transports.DialOptions{TLS: tc.cfg})
+			if err == nil {
+				s.Abort()
+				t.Fatal("dial succeeded against an unverifiable certificate")
+			}
+			if !errors.Is(err, transports.ErrTLS) {
+				t.Errorf("error %v does not wrap ErrTLS", err)
+			}
+			if !errors.As(err, tc.as) {
+				t.Errorf("error %v is not %T", err, tc.as)
+			}
+			waitFor(t, "server-side handshake error", func() bool { _, e := a.count(); return e == 1 })
+		})
+	}
 }
