@@ -38,6 +38,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/microstack-go/microstack/internal/inbox"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/procmsg"
 	"github.com/microstack-go/microstack/runtime/clock"
@@ -127,8 +128,7 @@ type procActor struct {
 	killTimer    clock.Timer
 
 	wg      sync.WaitGroup
-	mu      sync.Mutex
-	results []any
+	results *inbox.Inbox // delivered by the child's goroutines, handled by drain
 }
 
 type (
@@ -183,6 +183,8 @@ func (p *procActor) start(ctx actor.Context) {
 	p.stats = inspect.Of(ctx)
 	p.self = ctx.Self()
 	p.root = ctx.ActorSystem().Root
+	self, root := p.self, p.root
+	p.results = inbox.New(func() { root.Send(self, nudge{}) })
 	if p.opts.Start != nil {
 		p.fromOpts = true
 		p.spawnChild(ctx, request{cmd: p.opts.Start})
@@ -317,22 +319,10 @@ func (p *procActor) goDo(f func() any) {
 // deliver queues a goroutine's result and nudges the actor. Results are
 // kept outside the mailbox so that release can handle those that arrive
 // after the actor stopped taking messages.
-func (p *procActor) deliver(result any) {
-	p.mu.Lock()
-	p.results = append(p.results, result)
-	first := len(p.results) == 1
-	p.mu.Unlock()
-	if first {
-		p.root.Send(p.self, nudge{})
-	}
-}
+func (p *procActor) deliver(result any) { p.results.Put(result) }
 
 func (p *procActor) drain(ctx actor.Context) {
-	p.mu.Lock()
-	results := p.results
-	p.results = nil
-	p.mu.Unlock()
-	for _, r := range results {
+	for _, r := range p.results.Take() {
 		switch m := r.(type) {
 		case started:
 			p.started(ctx, m)
@@ -431,9 +421,9 @@ func (p *procActor) release(ctx actor.Context) {
 		p.fail(ctx, r, closed)
 	}
 	p.stash = nil
-	p.mu.Lock()
-	p.results = nil // output of a child that is gone
-	p.mu.Unlock()
+	if p.results != nil {
+		p.results.Take() // output of a child that is gone
+	}
 	p.stats.Set("buffered", 0)
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/microstack-go/microstack/internal/inbox"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/runtime/clock"
@@ -100,8 +101,7 @@ type storeActor struct {
 	gcRunning bool
 
 	wg      sync.WaitGroup
-	mu      sync.Mutex
-	results []any // delivered by goroutines, handled by drain
+	results *inbox.Inbox // delivered by goroutines, handled by drain
 }
 
 // nudge tells the actor that goroutines delivered results.
@@ -176,6 +176,8 @@ func (s *storeActor) start(ctx actor.Context) {
 	s.stats = inspect.Of(ctx)
 	s.self = ctx.Self()
 	s.root = ctx.ActorSystem().Root
+	self, root := s.self, s.root
+	s.results = inbox.New(func() { root.Send(self, nudge{}) })
 	s.cache = make(map[string]cached)
 	s.writes.dirty = make(map[string]int)
 	s.state = opening
@@ -251,19 +253,10 @@ func (s *storeActor) goDo(f func() any) {
 // deliver queues a goroutine's result and nudges the actor to handle it.
 // Results are kept outside the mailbox so that release can handle those
 // that arrive after the actor stopped taking messages.
-func (s *storeActor) deliver(result any) {
-	s.mu.Lock()
-	s.results = append(s.results, result)
-	s.mu.Unlock()
-	s.root.Send(s.self, nudge{})
-}
+func (s *storeActor) deliver(result any) { s.results.Put(result) }
 
 func (s *storeActor) drain(ctx actor.Context) {
-	s.mu.Lock()
-	results := s.results
-	s.results = nil
-	s.mu.Unlock()
-	for _, r := range results {
+	for _, r := range s.results.Take() {
 		switch m := r.(type) {
 		case opened:
 			s.opened(ctx, m)
