@@ -1,15 +1,19 @@
 package webrtc_test
 
 import (
+	"flag"
 	"fmt"
-	"net"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/pion/ice/v4"
+	"github.com/pion/datachannel"
 	pion "github.com/pion/webrtc/v4"
+
+	"github.com/microstack-go/microstack/actors/webrtc"
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/rtcmsg"
@@ -133,20 +137,25 @@ func TestPipelinedWriterKeepsOrderThroughRefusals(t *testing.T) {
 	t.Logf("%d suspensions for %d messages", p.refusals, n)
 }
 
-// rawPair connects two plain pion peers on loopback with one detached-free
-// data channel, the way a pion user would.
-func rawPair(tb testing.TB) (send *pion.DataChannel, recv chan *pion.DataChannel) {
+// rawSide is one plain pion data channel between two loopback peers,
+// driven the way a pion application with detached channels drives it: a
+// writer that waits for OnBufferedAmountLow once the buffered amount would
+// pass the high-water mark, and a reader goroutine that consumes each
+// message in its read buffer.
+type rawSide struct {
+	dc     *pion.DataChannel
+	w      datachannel.ReadWriteCloser
+	low    chan struct{}
+	got    atomic.Int64
+	target atomic.Int64
+	done   chan struct{}
+}
+
+// newRawSide connects two plain pion peers made by api on loopback and
+// opens one detached data channel between them, with the same marks as the
+// actors' (opts).
+func newRawSide(tb testing.TB, api *pion.API, opts webrtc.Options) *rawSide {
 	tb.Helper()
-	var s pion.SettingEngine
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	s.SetInterfaceFilter(func(name string) bool {
-		ifi, err := net.InterfaceByName(name)
-		return err == nil && ifi.Flags&net.FlagLoopback != 0
-	})
-	s.SetSCTPMaxMessageSize(256 << 10)
-	api := pion.NewAPI(pion.WithSettingEngine(s))
 	a, err := api.NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		tb.Fatal(err)
@@ -155,110 +164,191 @@ func rawPair(tb testing.TB) (send *pion.DataChannel, recv chan *pion.DataChannel
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = a.GracefulClose(); _ = b.GracefulClose() })
-	recv = make(chan *pion.DataChannel, 1)
-	b.OnDataChannel(func(dc *pion.DataChannel) { recv <- dc })
+	readerDone := make(chan struct{})
+	tb.Cleanup(func() {
+		_ = a.GracefulClose()
+		_ = b.GracefulClose()
+		<-readerDone
+	})
+	r := &rawSide{low: make(chan struct{}, 1), done: make(chan struct{}, 1)}
+	recv := make(chan datachannel.ReadWriteCloser, 1)
+	b.OnDataChannel(func(dc *pion.DataChannel) {
+		dc.OnOpen(func() {
+			rwc, err := dc.Detach()
+			if err != nil {
+				tb.Error(err)
+			}
+			recv <- rwc
+		})
+	})
 	dc, err := a.CreateDataChannel("raw", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	opened := make(chan struct{})
 	dc.OnOpen(func() { close(opened) })
-	offer, _ := a.CreateOffer(nil)
-	gathered := pion.GatheringCompletePromise(a)
-	if err := a.SetLocalDescription(offer); err != nil {
-		tb.Fatal(err)
-	}
-	<-gathered
-	if err := b.SetRemoteDescription(*a.LocalDescription()); err != nil {
-		tb.Fatal(err)
-	}
-	answer, _ := b.CreateAnswer(nil)
-	gathered = pion.GatheringCompletePromise(b)
-	if err := b.SetLocalDescription(answer); err != nil {
-		tb.Fatal(err)
-	}
-	<-gathered
-	if err := a.SetRemoteDescription(*b.LocalDescription()); err != nil {
-		tb.Fatal(err)
-	}
+	connect(tb, a, b)
+	var rwcB datachannel.ReadWriteCloser
+	timeout := time.After(15 * time.Second)
 	select {
 	case <-opened:
-	case <-time.After(15 * time.Second):
+	case <-timeout:
 		tb.Fatal("raw channel did not open")
 	}
-	return dc, recv
-}
-
-// BenchmarkDataChannel16K sends 16 KiB messages between two loopback peers,
-// through the actors and through raw pion, in the same run, and reports
-// both throughputs and their ratio (actors / raw).
-func BenchmarkDataChannel16K(b *testing.B) {
-	const size, high, low = 16 << 10, 1 << 20, 256 << 10
-	payload := make([]byte, size)
-
-	// Raw pion: the same back-pressure marks, with pion's own callbacks.
-	send, recv := rawPair(b)
-	var got atomic.Int64
-	rawDone := make(chan struct{})
-	var target int64
-	dcB := <-recv
-	dcB.OnMessage(func(pion.DataChannelMessage) {
-		if got.Add(1) == atomic.LoadInt64(&target) {
-			rawDone <- struct{}{}
-		}
-	})
-	lowCh := make(chan struct{}, 1)
-	send.SetBufferedAmountLowThreshold(low)
-	send.OnBufferedAmountLow(func() {
+	select {
+	case rwcB = <-recv:
+	case <-timeout:
+		tb.Fatal("raw channel did not open on the answering side")
+	}
+	if r.w, err = dc.Detach(); err != nil {
+		tb.Fatal(err)
+	}
+	r.dc = dc
+	dc.SetBufferedAmountLowThreshold(uint64(opts.LowWater))
+	dc.OnBufferedAmountLow(func() {
 		select {
-		case lowCh <- struct{}{}:
+		case r.low <- struct{}{}:
 		default:
 		}
 	})
+	go func() {
+		defer close(readerDone)
+		buf := make([]byte, 64<<10)
+		for {
+			if _, _, err := rwcB.ReadDataChannel(buf); err != nil {
+				return
+			}
+			if r.got.Add(1) == r.target.Load() {
+				r.done <- struct{}{}
+			}
+		}
+	}()
+	return r
+}
 
-	// Actors.
+// connect runs offer and answer between two raw peers, each description
+// carrying every candidate.
+func connect(tb testing.TB, a, b *pion.PeerConnection) {
+	tb.Helper()
+	describe := func(pc *pion.PeerConnection) func(pion.SessionDescription, error) *pion.SessionDescription {
+		return func(d pion.SessionDescription, err error) *pion.SessionDescription {
+			if err != nil {
+				tb.Fatal(err)
+			}
+			gathered := pion.GatheringCompletePromise(pc)
+			if err := pc.SetLocalDescription(d); err != nil {
+				tb.Fatal(err)
+			}
+			<-gathered
+			return pc.LocalDescription()
+		}
+	}
+	offer := describe(a)(a.CreateOffer(nil))
+	if err := b.SetRemoteDescription(*offer); err != nil {
+		tb.Fatal(err)
+	}
+	answer := describe(b)(b.CreateAnswer(nil))
+	if err := a.SetRemoteDescription(*answer); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// run sends n messages of payload and waits until the reader has them all.
+func (r *rawSide) run(tb testing.TB, n int, payload []byte, high int) {
+	r.got.Store(0)
+	r.target.Store(int64(n))
+	for range n {
+		// As the actor: a message that would pass the mark waits for
+		// the buffer to drain to the low-water mark.
+		for b := int(r.dc.BufferedAmount()); b > 0 && b+len(payload) > high; b = int(r.dc.BufferedAmount()) {
+			<-r.low
+		}
+		if _, err := r.w.Write(payload); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	<-r.done
+}
+
+var (
+	dcRounds = flag.Int("dc.rounds", 6, "BenchmarkDataChannel16K: rounds per side, alternating")
+	dcWindow = flag.Int("dc.window", 128, "BenchmarkDataChannel16K: the actor writer's Sends in flight")
+)
+
+// BenchmarkDataChannel16K sends 16 KiB messages between two loopback peers
+// through the actors and through raw pion with the same settings, in
+// alternating rounds (-dc.rounds, default 6; -benchtime Nx sets N messages
+// per round, default 1000), and prints the actors' throughput and CPU per
+// message as ratios to raw pion's.
+func BenchmarkDataChannel16K(b *testing.B) {
+	const size = 16 << 10
+	payload := make([]byte, size) // read only: SCTP copies what it sends
+	opts := loopbackOptions()
+	opts.HighWater, opts.LowWater = 1<<20, 256<<10 // the defaults, spelled out for the raw side
+
+	raw := newRawSide(b, webrtc.PionAPI(opts), opts)
 	e := newEnv(b)
-	_, _, openA, openB := e.pair("bench", nil, loopbackOptions(), loopbackOptions())
+	_, _, openA, openB := e.pair("bench", nil, opts, opts)
 	chA, chB := openA.Channel, openB.Channel
 
-	rawRun := func(n int) time.Duration {
-		start := time.Now()
-		got.Store(0)
-		atomic.StoreInt64(&target, int64(n))
-		for range n {
-			for send.BufferedAmount()+size > high {
-				<-lowCh
-			}
-			if err := send.Send(payload); err != nil {
-				b.Fatal(err)
-			}
-		}
-		<-rawDone
-		return time.Since(start)
+	type side struct {
+		name      string
+		run       func(n int)
+		wall, cpu time.Duration
+		rounds    []float64 // MB/s
 	}
-	actorRun := func(n int) time.Duration {
-		start := time.Now()
-		if _, err := pumpThrough(b, e.system, chA, chB, n, 128, func(int) []byte { return make([]byte, size) }, nil); err != nil {
+	rawRun := &side{name: "raw pion", run: func(n int) { raw.run(b, n, payload, opts.HighWater) }}
+	actorRun := &side{name: "actors", run: func(n int) {
+		if _, err := pumpThrough(b, e.system, chA, chB, n, *dcWindow, func(int) []byte { return payload }, nil); err != nil {
 			b.Fatal(err)
 		}
-		return time.Since(start)
+	}}
+	measure := func(s *side, n int) {
+		runtime.GC()
+		c0, t0 := cpuTime(), time.Now()
+		s.run(n)
+		wall, cpu := time.Since(t0), cpuTime()-c0
+		s.wall += wall
+		s.cpu += cpu
+		s.rounds = append(s.rounds, float64(n)*size/1e6/wall.Seconds())
 	}
 	// Warm both associations up (congestion windows, allocations) so that
 	// neither side of the comparison pays the start alone.
-	rawRun(500)
-	actorRun(500)
+	rawRun.run(500)
+	actorRun.run(500)
 
-	b.SetBytes(size)
+	n := b.N
+	if n == 1 {
+		n = 1000
+	}
 	b.ResetTimer()
-	raw := rawRun(b.N)
-	actors := actorRun(b.N)
+	for i := range *dcRounds {
+		first, second := rawRun, actorRun
+		if i%2 == 1 {
+			first, second = actorRun, rawRun
+		}
+		measure(first, n)
+		measure(second, n)
+	}
 	b.StopTimer()
 
-	mb := float64(b.N) * size / 1e6
-	rawMBps, actorMBps := mb/raw.Seconds(), mb/actors.Seconds()
+	total := float64(*dcRounds*n) * size / 1e6
+	rawMBps, actorMBps := total/rawRun.wall.Seconds(), total/actorRun.wall.Seconds()
+	ratio := actorMBps / rawMBps
 	b.ReportMetric(rawMBps, "raw-MB/s")
 	b.ReportMetric(actorMBps, "actors-MB/s")
-	b.ReportMetric(actorMBps/rawMBps, "ratio")
-	fmt.Printf("dc-16k: ratio %.2f (actors %.1f MB/s, raw pion %.1f MB/s, %d messages)\n", actorMBps/rawMBps, actorMBps, rawMBps, b.N)
+	b.ReportMetric(ratio, "ratio")
+	perRound := make([]string, len(rawRun.rounds))
+	for i := range perRound {
+		perRound[i] = fmt.Sprintf("%.2f (%.0f/%.0f)", actorRun.rounds[i]/rawRun.rounds[i], actorRun.rounds[i], rawRun.rounds[i])
+	}
+	fmt.Printf("# webrtc data channel, 16 KiB messages, %d rounds of %d per side alternating, writer window %d, marks %d/%d; raw pion: same settings, detached, reader consumes in place\n",
+		*dcRounds, n, *dcWindow, opts.HighWater, opts.LowWater)
+	fmt.Printf("# actors %.1f MB/s, raw pion %.1f MB/s; per round %s\n", actorMBps, rawMBps, strings.Join(perRound, " "))
+	fmt.Printf("dc-16k throughput actors/raw-pion: %.2f\n", ratio)
+	if rawRun.cpu > 0 {
+		cpuRatio := float64(actorRun.cpu) / float64(rawRun.cpu)
+		b.ReportMetric(cpuRatio, "cpu-ratio")
+		fmt.Printf("dc-16k cpu/msg actors/raw-pion: %.2f\n", cpuRatio)
+	}
 }
