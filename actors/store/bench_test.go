@@ -1,141 +1,254 @@
 package store_test
 
 import (
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/microstack-go/microstack/actors/store"
 	"github.com/microstack-go/microstack/messages/storemsg"
+	"github.com/microstack-go/microstack/runtime/inspect"
+)
+
+var (
+	benchRounds   = flag.Int("store.rounds", 3, "times each side of a put comparison is measured, alternating")
+	benchDuration = flag.Duration("store.duration", time.Second, "length of one measurement")
 )
 
 const benchWriters = 16
 
 var benchValue = make([]byte, 128)
 
-// putThroughActor puts b.N keys through a store actor from writers
-// goroutines, each waiting for its acknowledgement.
-func putThroughActor(b *testing.B, opts store.Options, writers int) {
-	quiet := slog.New(slog.DiscardHandler)
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	defer sys.Shutdown()
-	pid := sys.Root.Spawn(store.Props(opts))
-	defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
-	if _, err := sys.Root.RequestFuture(pid, &storemsg.Has{Key: []byte("warm")}, wait).Result(); err != nil {
-		b.Fatal(err)
-	}
+func benchKey(i int64) []byte { return fmt.Appendf(nil, "k%012d", i) }
+
+// putSample is one measurement of one side.
+type putSample struct {
+	puts    int64
+	elapsed time.Duration
+	cpu     time.Duration // the whole process's, clients included
+	commits int64         // the store's group commits; 0 for raw badger
+}
+
+// putSide measures puts into a fresh database in dir for about d.
+type putSide func(dir string, d time.Duration) (putSample, error)
+
+// untilStopped runs f in writers goroutines until d has passed, each
+// calling f with a fresh key number, and returns the puts done and the
+// time until the last writer returned.
+func untilStopped(writers int, d time.Duration, f func(i int64) error) (int64, time.Duration, error) {
 	var next atomic.Int64
-	b.ResetTimer()
-	run(writers, func() {
-		for {
-			i := next.Add(1)
-			if i > int64(b.N) {
-				return
-			}
-			res, err := sys.Root.RequestFuture(pid, &storemsg.Put{Key: fmt.Appendf(nil, "k%09d", i), Value: benchValue}, wait).Result()
-			if _, ok := res.(*storemsg.Stored); !ok || err != nil {
-				b.Errorf("put: %v %v", res, err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-}
-
-// putRawSynced puts b.N keys into badger directly, one synced transaction
-// per put, from writers goroutines.
-func putRawSynced(b *testing.B, dir string, writers int) {
-	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(true).WithLogger(nil))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	var next atomic.Int64
-	b.ResetTimer()
-	run(writers, func() {
-		for {
-			i := next.Add(1)
-			if i > int64(b.N) {
-				return
-			}
-			if err := db.Update(func(txn *badger.Txn) error { return txn.Set(fmt.Appendf(nil, "k%09d", i), benchValue) }); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.StopTimer()
-}
-
-// putRawWriteBatch puts b.N keys into badger with a WriteBatch, without
-// sync: badger's fastest bulk path.
-func putRawWriteBatch(b *testing.B, dir string) {
-	db, err := badger.Open(badger.DefaultOptions(dir).WithSyncWrites(false).WithLogger(nil))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	b.ResetTimer()
-	wb := db.NewWriteBatch()
-	for i := range b.N {
-		if err := wb.Set(fmt.Appendf(nil, "k%09d", i), benchValue); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-}
-
-func run(n int, f func()) {
+	var stop atomic.Bool
 	var wg sync.WaitGroup
-	for range n {
+	var firstErr atomic.Value
+	start := time.Now()
+	timer := time.AfterFunc(d, func() { stop.Store(true) })
+	defer timer.Stop()
+	for range writers {
 		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if err := f(next.Add(1)); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
 	}
 	wg.Wait()
+	elapsed := time.Since(start)
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, 0, err
+	}
+	return next.Load() - int64(writers), elapsed, nil
 }
 
-// BenchmarkPut compares puts through the store actor with raw badger in the
-// same run and reports actor/raw time ratios (above 1: the actor is slower).
+// throughActor puts through a store actor from writers goroutines, each
+// waiting for its acknowledgement (RequestFuture) before its next put, as
+// the agent's callers do.
+func throughActor(opts store.Options, writers int) putSide {
+	return func(dir string, d time.Duration) (putSample, error) {
+		opts.Dir = dir
+		quiet := slog.New(slog.DiscardHandler)
+		sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+		defer sys.Shutdown()
+		reg := inspect.NewRegistry(nil)
+		inspect.Install(sys, reg)
+		pid, err := inspect.Spawn(sys.Root, store.Props(opts), "store", store.Kind, nil)
+		if err != nil {
+			return putSample{}, err
+		}
+		defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
+		if _, err := sys.Root.RequestFuture(pid, &storemsg.Has{Key: []byte("warm")}, wait).Result(); err != nil {
+			return putSample{}, err
+		}
+		e := reg.Lookup(pid.Id)
+		commits0, cpu0 := e.Counter("commits"), cpuTime()
+		n, el, err := untilStopped(writers, d, func(i int64) error {
+			res, err := sys.Root.RequestFuture(pid, &storemsg.Put{Key: benchKey(i), Value: benchValue}, wait).Result()
+			if _, ok := res.(*storemsg.Stored); !ok && err == nil {
+				err = fmt.Errorf("put answered %v", res)
+			}
+			return err
+		})
+		return putSample{puts: n, elapsed: el, cpu: cpuTime() - cpu0, commits: e.Counter("commits") - commits0}, err
+	}
+}
+
+// rawSyncedTxns puts into badger directly from writers goroutines, one
+// synced transaction (db.Update) per put.
+func rawSyncedTxns(writers int) putSide {
+	return func(dir string, d time.Duration) (putSample, error) {
+		db, err := badger.Open(store.BadgerOptions(store.Options{Dir: dir}))
+		if err != nil {
+			return putSample{}, err
+		}
+		defer db.Close()
+		cpu0 := cpuTime()
+		n, el, err := untilStopped(writers, d, func(i int64) error {
+			return db.Update(func(txn *badger.Txn) error { return txn.Set(benchKey(i), benchValue) })
+		})
+		return putSample{puts: n, elapsed: el, cpu: cpuTime() - cpu0}, err
+	}
+}
+
+// rawWriteBatch puts into badger, without sync, through one WriteBatch fed
+// by one goroutine: badger's fastest bulk path. The time includes the
+// final Flush, which waits for every put to be written.
+func rawWriteBatch(dir string, d time.Duration) (putSample, error) {
+	db, err := badger.Open(store.BadgerOptions(store.Options{Dir: dir, NoSync: true}))
+	if err != nil {
+		return putSample{}, err
+	}
+	defer db.Close()
+	cpu0 := cpuTime()
+	wb := db.NewWriteBatch()
+	n, el, err := untilStopped(1, d, func(i int64) error { return wb.Set(benchKey(i), benchValue) })
+	if err != nil {
+		wb.Cancel()
+		return putSample{}, err
+	}
+	start := time.Now()
+	if err := wb.Flush(); err != nil {
+		return putSample{}, err
+	}
+	el += time.Since(start)
+	return putSample{puts: n, elapsed: el, cpu: cpuTime() - cpu0}, nil
+}
+
+// putComparison is one line of the performance issue's store targets.
+type putComparison struct {
+	name, about      string
+	actor, raw       putSide
+	actorAs, rawAs   string
+	target, targetOf string
+}
+
+var putComparisons = []putComparison{
+	{
+		name:  "store-durable-16w",
+		about: "16 writers, each waiting for its put to be synced; target ≥ 5",
+		actor: throughActor(store.Options{}, benchWriters), actorAs: "actor",
+		raw: rawSyncedTxns(benchWriters), rawAs: "badger-txn-per-put",
+	},
+	{
+		name:  "store-durable-1w",
+		about: "one writer, each put synced before the next (no group to commit)",
+		actor: throughActor(store.Options{}, 1), actorAs: "actor",
+		raw: rawSyncedTxns(1), rawAs: "badger-txn-per-put",
+	},
+	{
+		name:  "store-nosync-16w",
+		about: "16 writers through the actor with NoSync vs one goroutine filling badger's WriteBatch; target ≥ 0.9",
+		actor: throughActor(store.Options{NoSync: true}, benchWriters), actorAs: "actor",
+		raw: rawWriteBatch, rawAs: "badger-writebatch",
+	},
+}
+
+type putTotals struct {
+	puts, commits int64
+	elapsed, cpu  time.Duration
+}
+
+func (t *putTotals) add(s putSample) {
+	t.puts += s.puts
+	t.commits += s.commits
+	t.elapsed += s.elapsed
+	t.cpu += s.cpu
+}
+
+func (t putTotals) rate() float64 { return float64(t.puts) / t.elapsed.Seconds() }
+
+func (t putTotals) cpuPerPut() float64 {
+	return float64(t.cpu) / float64(time.Microsecond) / float64(t.puts)
+}
+
+// measure alternates the two sides of c rounds times, each on a fresh
+// database, and returns their totals.
+func (c putComparison) measure(tmp string, rounds int, d time.Duration) (viaActor, raw putTotals, err error) {
+	type side struct {
+		run    putSide
+		totals *putTotals
+	}
+	order := []side{{c.actor, &viaActor}, {c.raw, &raw}}
+	for range rounds {
+		for _, sd := range order {
+			dir, err := os.MkdirTemp(tmp, c.name)
+			if err != nil {
+				return viaActor, raw, err
+			}
+			s, err := sd.run(dir, d)
+			_ = os.RemoveAll(dir)
+			if err != nil {
+				return viaActor, raw, fmt.Errorf("%s: %w", c.name, err)
+			}
+			sd.totals.add(s)
+		}
+		order[0], order[1] = order[1], order[0]
+	}
+	return viaActor, raw, nil
+}
+
+// runPuts runs every comparison and prints its "name: ratio" lines to w.
+func runPuts(tmp string, rounds int, d time.Duration, w io.Writer, report func(ratio float64, unit string)) error {
+	fmt.Fprintf(w, "# store puts of %d B values, %d rounds of %v per side, alternating, fresh database each; "+
+		"puts/s ratios above 1: the actor is faster; cpu/put is the whole process's (clients included), below 1: the actor is cheaper\n",
+		len(benchValue), rounds, d)
+	for _, c := range putComparisons {
+		a, r, err := c.measure(tmp, rounds, d)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "# %s: %s\n", c.name, c.about)
+		fmt.Fprintf(w, "# %s %s: %.0f puts/s, %.2f µs CPU/put, %.1f puts/commit\n", c.name, c.actorAs, a.rate(), a.cpuPerPut(), float64(a.puts)/float64(max(a.commits, 1)))
+		fmt.Fprintf(w, "# %s %s: %.0f puts/s, %.2f µs CPU/put\n", c.name, c.rawAs, r.rate(), r.cpuPerPut())
+		fmt.Fprintf(w, "%s puts/s %s/%s: %.2f\n", c.name, c.actorAs, c.rawAs, a.rate()/r.rate())
+		fmt.Fprintf(w, "%s cpu/put %s/%s: %.2f\n", c.name, c.actorAs, c.rawAs, a.cpuPerPut()/r.cpuPerPut())
+		report(a.rate()/r.rate(), c.name+"-puts/s-ratio")
+	}
+	return nil
+}
+
+// BenchmarkPut is the store comparison of the performance issue (issue
+// 11): puts through the store actor against raw badger on the same badger
+// options, each side measured several times, alternating, in one run. It
+// prints "name: ratio" lines and runs once whatever b.N is:
 //
 //	go test -run '^$' -bench BenchmarkPut ./actors/store/
+//	go test -run '^$' -bench BenchmarkPut ./actors/store/ -args -store.rounds 5 -store.duration 2s
 func BenchmarkPut(b *testing.B) {
-	pairs := []struct {
-		name       string
-		actor, raw func(b *testing.B)
-	}{
-		{"single-durable",
-			func(b *testing.B) { putThroughActor(b, store.Options{Dir: b.TempDir()}, 1) },
-			func(b *testing.B) { putRawSynced(b, b.TempDir(), 1) }},
-		{"16-writers-durable",
-			func(b *testing.B) { putThroughActor(b, store.Options{Dir: b.TempDir()}, benchWriters) },
-			func(b *testing.B) { putRawSynced(b, b.TempDir(), benchWriters) }},
-		{"16-writers-nosync-vs-writebatch",
-			func(b *testing.B) { putThroughActor(b, store.Options{Dir: b.TempDir(), NoSync: true}, benchWriters) },
-			func(b *testing.B) { putRawWriteBatch(b, b.TempDir()) }},
-	}
-	for _, p := range pairs {
-		b.Run(p.name, func(b *testing.B) {
-			var viaActor, raw float64
-			b.Run("actor", func(b *testing.B) {
-				p.actor(b)
-				viaActor = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			})
-			b.Run("badger", func(b *testing.B) {
-				p.raw(b)
-				raw = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-			})
-			if raw > 0 {
-				b.ReportMetric(viaActor/raw, "actor/badger")
-				fmt.Printf("%s: %.2f\n", p.name, viaActor/raw)
-			}
-		})
+	for range b.N {
+		if err := runPuts(b.TempDir(), *benchRounds, *benchDuration, os.Stdout, b.ReportMetric); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -23,13 +23,25 @@ func open(o Options) (*badger.DB, error) {
 		return nil, fmt.Errorf("store: encryption key of %d bytes, want 16, 24 or 32: %w",
 			len(o.EncryptionKey), storemsg.ErrWrongKey)
 	}
+	if !o.InMemory {
+		if err := checkDir(o.Dir, o.Create); err != nil {
+			return nil, err
+		}
+	}
+	bo := badgerOptions(o)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, classify(o.Dir, err)
+	}
+	return db, nil
+}
+
+// badgerOptions are the badger options of a store configured by o.
+func badgerOptions(o Options) badger.Options {
 	var bo badger.Options
 	if o.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	} else {
-		if err := checkDir(o.Dir, o.Create); err != nil {
-			return nil, err
-		}
 		bo = badger.DefaultOptions(o.Dir).WithSyncWrites(!o.NoSync)
 	}
 	// An agent's settings store, not a database server: badger's defaults
@@ -45,11 +57,7 @@ func open(o Options) (*badger.DB, error) {
 	if o.Badger != nil {
 		bo = o.Badger(bo)
 	}
-	db, err := badger.Open(bo)
-	if err != nil {
-		return nil, classify(o.Dir, err)
-	}
-	return db, nil
+	return bo
 }
 
 func checkDir(dir string, create bool) error {
