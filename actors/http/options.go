@@ -36,6 +36,13 @@ type Options struct {
 	Events *actor.PID
 	// Network listens. Default osnet.New: the operating system's network.
 	Network transports.Network
+	// Engine is how connections are served: EngineNetHTTP (the default),
+	// net/http's server with a goroutine and a session actor per
+	// connection, every kind of route; or EngineEventLoop, an event-driven
+	// HTTP/1.1 engine for Actor routes only (with transports/evloop as
+	// Network, no goroutine per connection). See the package
+	// documentation, "Event-loop engine".
+	Engine Engine
 
 	// HandlerTimeout is how long a handler actor has to answer a request
 	// (Response or StreamResponse), and how long a streamed response may

@@ -75,6 +75,7 @@ type server struct {
 	stats *inspect.Entry
 
 	srv      *nethttp.Server
+	ev       *evServer // the event-loop engine, when Options.Engine selects it
 	lns      []*listener
 	roots    []*os.Root
 	bound    []httpmsg.Endpoint
@@ -134,6 +135,16 @@ func (s *server) start(ctx actor.Context) {
 		guard:     !s.opts.AllowAmbiguousFraming,
 		maxHeader: s.opts.MaxHeaderBytes,
 		inflight:  make(chan struct{}, s.opts.MaxInFlight),
+	}
+	if s.opts.Engine == EngineEventLoop {
+		if err := s.startEventLoop(ctx); err != nil {
+			s.drain()
+			panic(err)
+		}
+		if s.opts.Events != nil {
+			ctx.Send(s.opts.Events, &httpmsg.Bound{Endpoints: append([]httpmsg.Endpoint(nil), s.bound...)})
+		}
+		return
 	}
 	mux, err := s.routes()
 	if err != nil {
@@ -221,6 +232,9 @@ func (s *server) drain() {
 		return
 	}
 	s.stopping = true
+	if s.ev != nil {
+		s.ev.drain()
+	}
 	if s.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 		if err := s.srv.Shutdown(ctx); err != nil {

@@ -1,0 +1,734 @@
+package http
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	nethttp "net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/lesismal/nbio/nbhttp"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/httpmsg"
+	"github.com/microstack-go/microstack/transports"
+)
+
+// An evConn is one connection of the event-loop engine. The stream pushes
+// bytes to OnData, on the stream's goroutine (an event loop's, on
+// transports/evloop), which feeds them to nbhttp's parser; the parser calls
+// back the Processor methods below, which build requests and queue them.
+// The request at the head of the queue goes to its route's actor with the
+// connection's reply process as sender; the actor's answer reaches
+// onReply on the actor's own goroutine, which writes the response to the
+// stream and sends the next request. Everything is under mu; nothing
+// blocks, and no goroutine belongs to the connection.
+type evConn struct {
+	ev     *evServer
+	s      transports.Stream
+	p      *nbhttp.Parser
+	remote netip.AddrPort
+	local  netip.AddrPort
+	raddr  string
+	tls    *tls.ConnectionState
+
+	mu       sync.Mutex
+	cur      *evRequest // being parsed
+	hdrBytes int        // of cur's header so far
+	inBody   bool       // cur's header is complete
+	stop     bool       // parse no more requests: the connection ends once the queue is answered
+	queue    []*evRequest
+	readOff  bool // reading suspended: the queue or the unwritten bytes are full
+	started  time.Time
+	active   time.Time // last request answered (or accept): for the idle timeout
+	now      time.Time // of the current OnData
+
+	// The request with its handler actor.
+	busy      bool
+	streaming bool
+	inflight  bool // counted in the server's MaxInFlight
+	req       *evRequest
+	handler   *actor.PID
+	extra     nethttp.Header // header fields set by middleware
+	deadline  time.Time
+	reply     *actor.PID // the reply process's current PID
+	replySeq  int
+	outbox    *evSend // a request to send once mu is released
+
+	// Writing.
+	queued, written int64 // bytes passed to Write; reported by OnWritten
+	outs            []evOut
+	waitingSince    time.Time // when unwritten bytes last made progress
+	acks            []evAck
+	suspended       bool
+	resumers        []*actor.PID
+
+	closing  bool // CloseWrite sent: lingering until the client closes
+	lingerAt time.Time
+	ended    bool // OnClosed seen
+}
+
+// evRequest is a parsed request waiting for its turn, or an error to answer
+// in its place (status set).
+type evRequest struct {
+	method, target, proto string
+	minor                 int
+	host                  string
+	header                nethttp.Header
+	vals                  []string // backing array of header values
+	trailer               nethttp.Header
+	body                  []byte
+	cl, te, hosts         int
+	keepAlive             bool
+	head                  bool
+
+	status int // an error answered in the request's place; the connection ends
+	reason string
+}
+
+// evSend is a request for a handler actor, sent outside the connection's
+// lock: a dead handler's dead letter answers synchronously, to onReply.
+type evSend struct {
+	to  *actor.PID
+	req *httpmsg.Request
+	as  *actor.PID
+}
+
+// evOut is a pooled buffer given to the stream, returned to the pool once
+// OnWritten covers its last byte (end).
+type evOut struct {
+	end int64
+	b   *[]byte
+}
+
+// evAck is a WriteBody acknowledgement due once the bytes up to end are
+// written.
+type evAck struct {
+	end int64
+	ack any
+	to  *actor.PID
+}
+
+var (
+	errBadVersion    = errors.New("malformed HTTP version")
+	errVersion       = errors.New("unsupported HTTP version")
+	errHeaderTooLong = errors.New("header too large")
+	errBodyTooLong   = errors.New("body too large")
+)
+
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// maxPooled is the largest buffer returned to the pool.
+const maxPooled = 64 << 10
+
+func newEvConn(ev *evServer, s transports.Stream) *evConn {
+	now := time.Now()
+	c := &evConn{ev: ev, s: s, remote: s.RemoteAddr(), local: s.LocalAddr(), tls: s.TLS(), active: now}
+	c.raddr = c.remote.String()
+	c.p = nbhttp.NewParser(nil, ev.hdrLimit, c, false, nil)
+	c.register()
+	return c
+}
+
+// register gives the connection a fresh reply process. A reply to an
+// earlier PID of the connection (one that came after its request's 504)
+// is dropped, because it names a request that is over.
+func (c *evConn) register() {
+	if c.reply != nil {
+		c.ev.system.ProcessRegistry.Remove(c.reply)
+	}
+	c.replySeq++
+	id := fmt.Sprintf("%s/ev%d.%d", c.ev.sh.self.Id, c.ev.connSeq.Add(1), c.replySeq)
+	c.reply, _ = c.ev.system.ProcessRegistry.Add(evReply{c}, id)
+}
+
+// unlock releases mu and sends what was waiting for it.
+func (c *evConn) unlock() {
+	out := c.outbox
+	c.outbox = nil
+	c.mu.Unlock()
+	if out != nil {
+		c.ev.system.Root.RequestWithCustomSender(out.to, out.req, out.as)
+	}
+}
+
+// OnData implements transports.StreamHandler: bytes go to the parser.
+func (c *evConn) OnData(b []byte) {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.stop || c.ended {
+		return // a refused request, a close asked: the rest is dropped
+	}
+	c.now = time.Now()
+	if err := c.p.Parse(b); err != nil && !c.stop {
+		c.fail(c.parseStatus(err), err.Error())
+	}
+	c.next()
+	c.pace()
+}
+
+func (c *evConn) parseStatus(err error) int {
+	switch {
+	case errors.Is(err, errVersion):
+		return nethttp.StatusHTTPVersionNotSupported
+	case errors.Is(err, errBodyTooLong):
+		return nethttp.StatusRequestEntityTooLarge
+	case errors.Is(err, errHeaderTooLong):
+		return nethttp.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, nbhttp.ErrTooLong):
+		if c.inBody {
+			return nethttp.StatusRequestEntityTooLarge
+		}
+		return nethttp.StatusRequestHeaderFieldsTooLarge
+	}
+	return nethttp.StatusBadRequest
+}
+
+// fail ends the parsing: what is queued is answered, then status, then the
+// connection closes.
+func (c *evConn) fail(status int, reason string) {
+	c.stop = true
+	c.cur = nil
+	c.ev.rejected.Add(1)
+	c.queue = append(c.queue, &evRequest{status: status, reason: reason, minor: 1})
+}
+
+// OnWritten implements transports.StreamHandler: buffers go back to the
+// pool, acknowledgements go out, reading and writing resume.
+func (c *evConn) OnWritten(n int) {
+	c.mu.Lock()
+	defer c.unlock()
+	c.written += int64(n)
+	c.waitingSince = time.Now()
+	i := 0
+	for ; i < len(c.outs) && c.outs[i].end <= c.written; i++ {
+		putOut(c.outs[i].b)
+		c.outs[i] = evOut{}
+	}
+	c.outs = c.outs[i:]
+	if len(c.outs) == 0 {
+		c.outs = nil
+	}
+	i = 0
+	for ; i < len(c.acks) && c.acks[i].end <= c.written; i++ {
+		c.ev.system.Root.Send(c.acks[i].to, &messages.WriteAck{Ack: c.acks[i].ack})
+		c.acks[i] = evAck{}
+	}
+	c.acks = c.acks[i:]
+	c.maybeResume()
+	c.pace()
+}
+
+// OnClosed implements transports.StreamHandler: the connection is over.
+func (c *evConn) OnClosed(err error) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	if c.inflight {
+		c.inflight = false
+		c.ev.inflight.Add(-1)
+	}
+	c.ev.system.ProcessRegistry.Remove(c.reply)
+	c.queue, c.cur, c.req, c.outs, c.acks, c.resumers = nil, nil, nil, nil, nil, nil
+	c.p.CloseAndClean(err)
+	c.mu.Unlock()
+	c.ev.closed(c)
+}
+
+// The nbhttp.Processor methods: called by c.p.Parse, within OnData, with
+// mu held.
+
+// OnMethod starts a request.
+func (c *evConn) OnMethod(_ *nbhttp.Parser, method string) {
+	if c.stop {
+		return
+	}
+	c.cur = &evRequest{method: method, header: make(nethttp.Header, 8)}
+	c.hdrBytes = len(method) + 1
+	c.inBody = false
+	c.started = c.now
+}
+
+// OnURL takes the request target; it is checked when the request is routed.
+func (c *evConn) OnURL(_ *nbhttp.Parser, uri string) error {
+	if c.cur == nil {
+		return nil
+	}
+	c.cur.target = uri
+	c.hdrBytes += len(uri) + 1
+	if c.hdrBytes > c.ev.sh.opts.MaxHeaderBytes {
+		return errHeaderTooLong
+	}
+	return nil
+}
+
+// OnProto accepts HTTP/1.0 and HTTP/1.1.
+func (c *evConn) OnProto(_ *nbhttp.Parser, proto string) error {
+	if c.cur == nil {
+		return nil
+	}
+	major, minor, ok := nethttp.ParseHTTPVersion(proto)
+	switch {
+	case !ok:
+		return fmt.Errorf("%w %q", errBadVersion, proto)
+	case major != 1 || minor > 1:
+		return fmt.Errorf("%w %q", errVersion, proto)
+	}
+	c.cur.proto, c.cur.minor = proto, minor
+	c.hdrBytes += len(proto) + 2
+	return nil
+}
+
+// OnStatus is for responses: unused by a server.
+func (c *evConn) OnStatus(*nbhttp.Parser, int, string) {}
+
+// OnHeader adds a header field, counting the fields that frame the body.
+func (c *evConn) OnHeader(_ *nbhttp.Parser, key, value string) {
+	r := c.cur
+	if c.stop || r == nil {
+		return
+	}
+	c.hdrBytes += len(key) + len(value) + 4
+	if c.hdrBytes > c.ev.sh.opts.MaxHeaderBytes {
+		c.fail(nethttp.StatusRequestHeaderFieldsTooLarge, errHeaderTooLong.Error())
+		return
+	}
+	if !httpguts.ValidHeaderFieldValue(value) {
+		c.fail(nethttp.StatusBadRequest, fmt.Sprintf("invalid value of header field %q", key))
+		return
+	}
+	switch key {
+	case "Content-Length":
+		r.cl++
+	case "Transfer-Encoding":
+		r.te++
+	case "Host":
+		r.hosts++
+		r.host = value
+	}
+	// One backing array for the values, as net/textproto does; the
+	// capacity of each field's slice ends at its value, so that a repeated
+	// field's append copies instead of overwriting the next field's value.
+	if r.vals == nil {
+		r.vals = make([]string, 0, 12)
+	}
+	if vs, ok := r.header[key]; ok {
+		r.header[key] = append(vs, value)
+		return
+	}
+	r.vals = append(r.vals, value)
+	n := len(r.vals)
+	r.header[key] = r.vals[n-1 : n : n]
+}
+
+// OnContentLength ends the header: the framing is checked here.
+// contentLength is -1 without a Content-Length (and for a chunked body).
+func (c *evConn) OnContentLength(_ *nbhttp.Parser, contentLength int) {
+	r := c.cur
+	if c.stop || r == nil {
+		return
+	}
+	switch {
+	case r.cl > 1:
+		// Even identical values: a proxy may have framed by either one.
+		c.fail(nethttp.StatusBadRequest, "repeated Content-Length")
+		return
+	case r.cl > 0 && r.te > 0:
+		// RFC 9112 section 6.1: how requests are smuggled.
+		c.fail(nethttp.StatusBadRequest, "both Content-Length and Transfer-Encoding")
+		return
+	case r.te > 0 && r.minor == 0:
+		c.fail(nethttp.StatusBadRequest, "Transfer-Encoding in an HTTP/1.0 request")
+		return
+	case r.hosts > 1:
+		c.fail(nethttp.StatusBadRequest, "repeated Host")
+		return
+	case r.hosts == 0 && r.minor == 1:
+		c.fail(nethttp.StatusBadRequest, "missing required Host header")
+		return
+	case int64(contentLength) > c.ev.maxBody:
+		c.fail(nethttp.StatusRequestEntityTooLarge, errBodyTooLong.Error())
+		return
+	}
+	delete(r.header, "Host")
+	if ex, ok := r.header["Expect"]; ok {
+		if len(ex) != 1 || !strings.EqualFold(ex[0], "100-continue") || r.minor == 0 {
+			c.fail(nethttp.StatusExpectationFailed, "unsupported Expect")
+			return
+		}
+		// Answer 100 only when no earlier response is owed, so that it
+		// cannot come before them.
+		if (contentLength > 0 || r.te > 0) && !c.busy && len(c.queue) == 0 {
+			c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"), nil)
+		}
+	}
+	if contentLength > 0 {
+		r.body = make([]byte, 0, contentLength)
+	}
+	c.inBody = true
+	c.p.Engine = c.ev.bodyLim
+}
+
+// OnBody appends to the body, within the largest body limit of any route;
+// the matched route's own limit is checked when the request is routed.
+func (c *evConn) OnBody(_ *nbhttp.Parser, data []byte) error {
+	r := c.cur
+	if c.stop || r == nil {
+		return nil
+	}
+	if int64(len(r.body)+len(data)) > c.ev.maxBody {
+		return errBodyTooLong
+	}
+	r.body = append(r.body, data...)
+	return nil
+}
+
+// OnTrailerHeader adds a trailer field of a chunked body.
+func (c *evConn) OnTrailerHeader(_ *nbhttp.Parser, key, value string) {
+	r := c.cur
+	if c.stop || r == nil {
+		return
+	}
+	c.hdrBytes += len(key) + len(value) + 4
+	if c.hdrBytes > c.ev.sh.opts.MaxHeaderBytes {
+		c.fail(nethttp.StatusRequestHeaderFieldsTooLarge, errHeaderTooLong.Error())
+		return
+	}
+	if r.trailer == nil {
+		r.trailer = nethttp.Header{}
+	}
+	r.trailer.Add(key, value)
+}
+
+// OnComplete queues a whole request.
+func (c *evConn) OnComplete(*nbhttp.Parser) {
+	r := c.cur
+	if c.stop || r == nil {
+		return
+	}
+	c.cur = nil
+	c.inBody = false
+	c.p.Engine = c.ev.hdrLimit
+	conn := r.header["Connection"]
+	if r.minor == 0 {
+		r.keepAlive = httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+	} else {
+		r.keepAlive = !httpguts.HeaderValuesContainsToken(conn, "close")
+	}
+	r.head = r.method == nethttp.MethodHead
+	if len(r.body) == 0 {
+		r.body = nil
+	}
+	c.queue = append(c.queue, r)
+	c.ev.requests.Add(1)
+	if !r.keepAlive {
+		c.stop = true // what follows a last request is not read
+	}
+}
+
+// Close and Clean are the parser's end and upgrade hooks: nothing to do.
+func (c *evConn) Close(*nbhttp.Parser, error) {}
+
+// Clean implements nbhttp.Processor.
+func (c *evConn) Clean(*nbhttp.Parser) {}
+
+// next answers or sends the queued requests in order while none is with
+// its handler actor, and ends the connection when it has nothing more to
+// do.
+func (c *evConn) next() {
+	for !c.busy && len(c.queue) > 0 && !c.ended && !c.closing {
+		r := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		if r.status != 0 {
+			c.queue = nil
+			c.writeError(r, r.status, r.reason)
+			break
+		}
+		c.dispatch(r)
+	}
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+	if c.stop && !c.busy && len(c.queue) == 0 && !c.closing && !c.ended {
+		c.closeWrite()
+	}
+}
+
+// dispatch routes r: a request for an actor is handed over (busy), any
+// other is answered at once (404, 405, a redirect, middleware's answer).
+func (c *evConn) dispatch(r *evRequest) {
+	u, err := url.ParseRequestURI(r.target)
+	if err != nil {
+		c.stop = true
+		c.writeError(r, nethttp.StatusBadRequest, "invalid request target")
+		return
+	}
+	hr := &nethttp.Request{
+		Method:        r.method,
+		URL:           u,
+		Proto:         r.proto,
+		ProtoMajor:    1,
+		ProtoMinor:    r.minor,
+		Header:        r.header,
+		Host:          r.host,
+		RequestURI:    r.target,
+		RemoteAddr:    c.raddr,
+		ContentLength: int64(len(r.body)),
+		Trailer:       r.trailer,
+		TLS:           c.tls,
+	}
+	rw := &routeWriter{}
+	c.ev.mux.ServeHTTP(rw, hr)
+	rt := rw.route
+	switch {
+	case rw.status != 0 || rt == nil:
+		c.writeFull(r, rw.status, rw.header, rw.body, nil)
+		return
+	case int64(len(r.body)) > rt.limit:
+		c.stop = true
+		c.writeError(r, nethttp.StatusRequestEntityTooLarge, errBodyTooLong.Error())
+		return
+	}
+	if c.ev.inflight.Add(1) > int64(c.ev.sh.opts.MaxInFlight) {
+		c.ev.inflight.Add(-1)
+		c.writeFull(r, nethttp.StatusServiceUnavailable, nethttp.Header{"Retry-After": {"1"}},
+			[]byte("503 Service Unavailable: too many requests in progress\n"), nil)
+		return
+	}
+	hr = rw.req // as the route saw it, after middleware
+	req := &httpmsg.Request{
+		Method:  r.method,
+		Target:  r.target,
+		Header:  r.header,
+		Body:    r.body,
+		ID:      c.ev.sh.ids.Add(1),
+		Proto:   r.proto,
+		Host:    r.host,
+		Path:    u.Path,
+		Pattern: hr.Pattern,
+		Trailer: r.trailer,
+		Remote:  c.remote,
+		Local:   c.local,
+		TLS:     c.tls,
+		ReplyTo: c.reply,
+	}
+	if names := wildcards(hr.Pattern); len(names) > 0 {
+		req.PathValues = make(map[string]string, len(names))
+		for _, n := range names {
+			req.PathValues[n] = hr.PathValue(n)
+		}
+	}
+	c.busy, c.streaming, c.inflight = true, false, true
+	c.req, c.handler, c.extra = r, rt.actor, rw.header
+	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
+	c.outbox = &evSend{to: rt.actor, req: req, as: c.reply}
+}
+
+// done ends the request with its handler.
+func (c *evConn) done() {
+	c.busy, c.streaming, c.suspended = false, false, false
+	c.req, c.handler, c.extra, c.resumers = nil, nil, nil, nil
+	if c.inflight {
+		c.inflight = false
+		c.ev.inflight.Add(-1)
+	}
+	c.active = time.Now()
+}
+
+// closeWrite ends our side once the responses are sent, and lingers for
+// the client's close (see lingerTimeout).
+func (c *evConn) closeWrite() {
+	c.closing = true
+	c.lingerAt = time.Now().Add(lingerTimeout)
+	if err := c.s.CloseWrite(); err != nil {
+		_ = c.s.Close()
+	}
+	c.setReading(true) // read on, to drop what comes
+}
+
+// pace suspends reading while the queue or the unwritten bytes are full,
+// and resumes it once they have drained to half (LowWater).
+func (c *evConn) pace() {
+	if c.ended || c.stop {
+		return
+	}
+	unwritten := c.queued - c.written
+	if !c.readOff && (len(c.queue) >= maxQueued || unwritten > int64(c.ev.sh.opts.HighWater)) {
+		c.setReading(false)
+	} else if c.readOff && len(c.queue) <= maxQueued/2 && unwritten <= int64(c.ev.sh.opts.LowWater) {
+		c.setReading(true)
+	}
+}
+
+func (c *evConn) setReading(on bool) {
+	if c.readOff == !on {
+		return
+	}
+	c.readOff = !on
+	c.s.SetReading(on)
+}
+
+// check applies the timeouts; the sweeper calls it.
+func (c *evConn) check(now time.Time) {
+	c.mu.Lock()
+	defer c.unlock()
+	o := c.ev.sh.opts
+	switch {
+	case c.ended:
+	case c.closing:
+		if now.After(c.lingerAt) {
+			_ = c.s.Close()
+		}
+		if c.queued > c.written && now.Sub(c.waitingSince) > o.WriteTimeout {
+			_ = c.s.Abort()
+		}
+	case c.queued > c.written && now.Sub(c.waitingSince) > o.WriteTimeout:
+		_ = c.s.Abort()
+	case c.busy && now.After(c.deadline):
+		if c.streaming {
+			// Ending the chunked body would tell the client it is whole.
+			_ = c.s.Abort()
+			return
+		}
+		r := c.req
+		c.register()
+		c.done()
+		c.writeError(r, nethttp.StatusGatewayTimeout, "the handler did not answer in time")
+		c.next()
+		c.pace()
+	case c.cur != nil && (now.Sub(c.started) > o.ReadTimeout || !c.inBody && now.Sub(c.started) > o.ReadHeaderTimeout):
+		c.stop = true
+		_ = c.s.Close()
+	case !c.busy && c.cur == nil && len(c.queue) == 0 && now.Sub(c.active) > o.IdleTimeout:
+		c.stop = true
+		_ = c.s.Close()
+	}
+}
+
+// shutdown is the server's drain: an idle connection closes now, a busy one
+// once what it has queued is answered.
+func (c *evConn) shutdown() {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.ended {
+		return
+	}
+	c.stop = true
+	c.cur = nil
+	if !c.busy && len(c.queue) == 0 {
+		_ = c.s.Close()
+		return
+	}
+	c.next()
+}
+
+// evReply is a connection's reply process: the sender of its requests and
+// their ReplyTo. A handler's answers reach it on the handler's goroutine.
+type evReply struct{ c *evConn }
+
+// SendUserMessage takes an answer to the connection's request.
+func (p evReply) SendUserMessage(pid *actor.PID, message any) {
+	_, msg, sender := actor.UnwrapEnvelope(message)
+	p.c.onReply(pid, msg, sender)
+}
+
+// SendSystemMessage implements actor.Process: a reply process has no
+// lifecycle of its own.
+func (p evReply) SendSystemMessage(*actor.PID, any) {}
+
+// Stop implements actor.Process.
+func (p evReply) Stop(*actor.PID) {}
+
+// onReply handles a handler's command for the connection's current request.
+func (c *evConn) onReply(pid *actor.PID, msg any, sender *actor.PID) {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.ended || pid.Id != c.reply.Id {
+		// The request is over (504, closed connection).
+		c.refuse(sender, msg, httpmsg.ErrNoResponse)
+		return
+	}
+	switch m := msg.(type) {
+	case *httpmsg.Response:
+		if !c.busy || c.streaming {
+			c.refuse(sender, m, httpmsg.ErrNoResponse)
+			return
+		}
+		r, extra := c.req, c.extra
+		c.done()
+		c.writeFull(r, m.Status, m.Header, m.Body, extra)
+	case *httpmsg.StreamResponse:
+		if !c.busy || c.streaming {
+			c.refuse(sender, m, httpmsg.ErrNoResponse)
+			return
+		}
+		c.streamHead(m)
+	case *httpmsg.WriteBody:
+		if !c.streaming {
+			c.refuse(sender, m, httpmsg.ErrNoResponse)
+			return
+		}
+		c.streamBody(m, c.replyTo(sender))
+	case *httpmsg.EndResponse:
+		if !c.streaming {
+			c.refuse(sender, m, httpmsg.ErrNoResponse)
+			return
+		}
+		c.streamEnd(m)
+	case *messages.ResumeWriting:
+		if to := c.replyTo(sender); to != nil {
+			c.resumers = append(c.resumers, to)
+		}
+		c.maybeResume()
+	case *actor.DeadLetterResponse:
+		// The handler is gone: the request went to dead letters.
+		if c.busy && !c.streaming {
+			r := c.req
+			c.done()
+			c.writeError(r, nethttp.StatusServiceUnavailable, "the handler is gone")
+		}
+	default:
+		c.refuse(sender, m, fmt.Errorf("http: %T: %w", m, messages.ErrUnknownCommand))
+		return
+	}
+	c.next()
+	c.pace()
+}
+
+// replyTo is where a streaming command's answers go: its sender, or the
+// route's handler when it was sent without one.
+func (c *evConn) replyTo(sender *actor.PID) *actor.PID {
+	if sender != nil {
+		return sender
+	}
+	return c.handler
+}
+
+func (c *evConn) refuse(sender *actor.PID, cmd any, err error) {
+	if sender != nil {
+		c.ev.system.Root.Send(sender, &messages.CommandFailed{Cmd: cmd, Err: err})
+	}
+}
+
+// maybeResume tells the writers that asked that writing resumes, once the
+// unwritten bytes are at or below LowWater.
+func (c *evConn) maybeResume() {
+	if len(c.resumers) == 0 || c.queued-c.written > int64(c.ev.sh.opts.LowWater) {
+		return
+	}
+	c.suspended = false
+	for _, pid := range c.resumers {
+		c.ev.system.Root.Send(pid, &messages.WritingResumed{})
+	}
+	c.resumers = nil
+}
