@@ -112,7 +112,7 @@ func (s *server) startEventLoop(ctx actor.Context) error {
 	if err != nil {
 		return err
 	}
-	ev.mux = mux // and the sweeper runs: see drain
+	ev.mux = mux           // and the sweeper runs: see drain
 	const slack = 64 << 10 // a read of the stream beyond the limit, and a partial token
 	ev.hdrLimit = &nbhttp.Engine{Config: nbhttp.Config{ReadLimit: s.opts.MaxHeaderBytes + slack}}
 	ev.bodyLim = &nbhttp.Engine{Config: nbhttp.Config{ReadLimit: int(min(ev.maxBody, 1<<30)) + s.opts.MaxHeaderBytes + slack}}
