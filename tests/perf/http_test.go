@@ -48,7 +48,7 @@ func init() {
 
 // httpSuffix tells the HTTP actor sides from the echo sides of the same
 // name in the servers' table.
-const httpSuffix = "/http"
+const httpSuffix = "-http"
 
 // plainHTTPServer is the baseline: net/http's server with a hello handler,
 // nothing else.
