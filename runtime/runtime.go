@@ -30,6 +30,7 @@ import (
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/runtime/clock"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
 )
@@ -62,7 +63,9 @@ type Options struct {
 	Clock clock.Clock
 	// System, when set, is an actor system the chain joins instead of
 	// creating its own (for an agent that already runs protoactor). The
-	// runtime does not shut a system it did not create.
+	// runtime does not shut a system it did not create, and installs no
+	// dispatch.Pool on it (install one with dispatch.Install before New to
+	// run microstack's per-connection actors on reused goroutines).
 	System *actor.ActorSystem
 }
 
@@ -84,6 +87,7 @@ type Runtime struct {
 	system   *actor.ActorSystem
 	ownSys   bool
 	registry *inspect.Registry
+	pool     *dispatch.Pool // installed on a system the chain created
 
 	mu    sync.Mutex
 	state state
@@ -114,6 +118,8 @@ func New(opts Options) *Runtime {
 			actor.WithDeadLetterThrottleInterval(100*time.Millisecond),
 		)
 		r.ownSys = true
+		r.pool = dispatch.NewPool(dispatch.Options{})
+		dispatch.Install(r.system, r.pool)
 	}
 	r.registry = inspect.From(r.system)
 	if r.registry == nil {
@@ -383,6 +389,9 @@ func (r *Runtime) ended() {
 	r.state = stateStopped
 	if r.ownSys {
 		r.system.Shutdown()
+	}
+	if r.pool != nil {
+		r.pool.Close()
 	}
 	close(r.done)
 }

@@ -47,6 +47,16 @@ type Stream interface {
 	TLS() *tls.ConnectionState
 }
 
+// DirectWriter is implemented by a Stream that can hand bytes to the
+// kernel from the caller of Write: WriteDirect is Write, and it returns how
+// many bytes of b the kernel took before it returned. Those bytes are done
+// (b's prefix of that length no longer belongs to the stream) and OnWritten
+// does not report them again; it reports only the rest. A stream owner
+// that counts bytes in flight saves a round of OnWritten per message.
+type DirectWriter interface {
+	WriteDirect(b []byte) (int, error)
+}
+
 // StreamHandler receives a stream's events. Calls are serialized and none
 // follows OnClosed.
 type StreamHandler interface {

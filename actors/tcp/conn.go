@@ -61,10 +61,11 @@ func (*registerTimedOut) IgnoreDeadLetterLogging() {}
 // accept describes a socket a listener accepted for a new connection actor.
 type accept struct {
 	s        transports.Stream
+	behavior func() Behavior
 	factory  func() *actor.Props
 	kind     string
-	notify   *actor.PID // gets Accepted when there is no factory
-	sock     tcpmsg.SocketOptions
+	notify   *actor.PID            // gets Accepted when there is no factory
+	sock     *tcpmsg.SocketOptions // with its defaults
 	register time.Duration
 }
 
@@ -85,22 +86,33 @@ type pendingAck struct {
 }
 
 type connection struct {
-	opts  Options
+	// opts and sock are shared by every connection of a listener (which
+	// applied their defaults); a client connection has its own.
+	opts  *Options
 	acc   *accept
 	link  *link // set by ClientSpec: reports reconnections
-	sock  tcpmsg.SocketOptions
-	log   *slog.Logger
+	sock  *tcpmsg.SocketOptions
+	self  *actor.PID
+	log   *slog.Logger // made on first use: most connections never log
 	stats *inspect.Entry
 	clock clock.Clock
 
-	state     connState
-	handler   *actor.PID
-	connect   *tcpmsg.Connect
-	connectTo *actor.PID
-	route     *tcpmsg.ProxyRoute
-	dial      *dialRun
-	s         transports.Stream
-	ev        *events
+	state   connState
+	handler *actor.PID
+	beh     Behavior   // the handler when it runs inside this actor
+	origin  *actor.PID // sender of the command being carried out
+	// the behaviour's side
+	behQ       []behMsg
+	inBehavior bool
+	byBehavior bool
+	behSender  *actor.PID
+	connect    *tcpmsg.Connect
+	connectTo  *actor.PID
+	route      *tcpmsg.ProxyRoute
+	dial       *dialRun
+	s          transports.Stream
+	direct     transports.DirectWriter // s, when it reports direct writes
+	ev         *events
 
 	// reading
 	suspended bool
@@ -132,7 +144,12 @@ type connection struct {
 
 // Receive is the table of contents of the connection actor.
 func (c *connection) Receive(ctx actor.Context) {
+	c.origin = ctx.Sender()
 	switch m := ctx.Message().(type) {
+	case *dataIn:
+		c.data(ctx, m)
+	case *writtenIn:
+		c.written(ctx, m)
 	case *actor.Started:
 		c.started(ctx)
 	case *actor.Stopping, *actor.Restarting:
@@ -140,10 +157,6 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *actor.Stopped, *actor.Terminated:
 	case *dialDone:
 		c.dialed(ctx, m)
-	case *dataIn:
-		c.data(ctx, m)
-	case *writtenIn:
-		c.written(ctx, m)
 	case *peerClosedIn:
 		c.peerClosed(ctx, m)
 	case *closedIn:
@@ -152,8 +165,21 @@ func (c *connection) Receive(ctx actor.Context) {
 		c.idleCheck(ctx, m)
 	case *registerTimedOut:
 		c.registerTimeout(ctx)
-	case *tcpmsg.Connect:
-		c.connectCmd(ctx, m)
+	case *messages.Register:
+		c.register(ctx, m)
+	case *stopGracefully:
+		c.close(ctx, bySupervisor)
+	default:
+		if !c.command(ctx, m) {
+			c.unknown(ctx, m)
+		}
+	}
+}
+
+// command carries out one of the connection's commands; false when m is
+// not one.
+func (c *connection) command(ctx actor.Context, m any) bool {
+	switch m := m.(type) {
 	case *tcpmsg.Write:
 		c.write(ctx, m)
 	case *messages.ResumeWriting:
@@ -162,27 +188,42 @@ func (c *connection) Receive(ctx actor.Context) {
 		c.suspendReading()
 	case *messages.ResumeReading:
 		c.resumeReading(ctx, m.Credits)
-	case *messages.Register:
-		c.register(ctx, m)
 	case *tcpmsg.Close:
 		c.close(ctx, byCommand)
-	case *stopGracefully:
-		c.close(ctx, bySupervisor)
 	case *tcpmsg.Abort:
 		c.abort(ctx)
 	case *tcpmsg.CloseWrite:
 		c.closeWrite(ctx, m)
 	case *tcpmsg.GetStats:
 		c.getStats(ctx)
+	case *tcpmsg.Connect:
+		c.connectCmd(ctx, m)
 	default:
-		c.fail(ctx, nil, m, fmt.Errorf("tcp: %T: %w", m, messages.ErrUnknownCommand))
+		return false
 	}
+	return true
+}
+
+// unknown passes a message that is not a command to the behaviour, or
+// answers that it is unknown.
+func (c *connection) unknown(ctx actor.Context, m any) {
+	if c.beh != nil && !c.byBehavior {
+		c.toBehavior(ctx, m, c.origin)
+		return
+	}
+	c.fail(ctx, nil, m, fmt.Errorf("tcp: %T: %w", m, messages.ErrUnknownCommand))
 }
 
 func (c *connection) started(ctx actor.Context) {
-	c.opts = c.opts.withDefaults(ctx.ActorSystem())
+	if c.acc == nil {
+		o := c.opts.withDefaults(ctx.ActorSystem())
+		c.opts = &o
+	}
 	c.clock = c.opts.Clock
-	c.log = c.opts.Logger.With("actor", ctx.Self().Id, "kind", Kind)
+	c.self = ctx.Self()
+	if c.sock == nil {
+		c.sock = &defaultSocket
+	}
 	c.stats = inspect.Of(ctx)
 	switch {
 	case c.acc != nil:
@@ -201,12 +242,30 @@ func (c *connection) started(ctx actor.Context) {
 // listener's handler and waits for Register.
 func (c *connection) startAccepted(ctx actor.Context) {
 	a := c.acc
-	c.sock = socketDefaults(a.sock)
+	c.sock = a.sock
 	c.s = a.s
+	if a.notify == nil || a.behavior != nil || a.factory != nil {
+		c.acc = nil // only the Register timeout needs it
+	}
+	if a.behavior != nil {
+		beh, err := newBehavior(a.behavior)
+		if err != nil {
+			c.logger().Error("behaviour did not start", "err", err)
+			_ = c.s.Abort()
+			c.s = nil
+			c.state = stClosed
+			ctx.Stop(ctx.Self())
+			return
+		}
+		c.beh = beh
+		c.open(ctx)
+		c.tell(ctx, c.connectedEvent(ctx, nil))
+		return
+	}
 	if a.factory != nil {
 		pid, err := spawnHandler(ctx, a.factory, a.kind)
 		if err != nil {
-			c.log.Error("handler did not start", "err", err)
+			c.logger().Error("handler did not start", "err", err)
 			_ = c.s.Abort()
 			c.s = nil
 			c.state = stClosed
@@ -222,6 +281,18 @@ func (c *connection) startAccepted(ctx actor.Context) {
 	ctx.Send(a.notify, &tcpmsg.Accepted{Conn: ctx.Self(), Local: c.s.LocalAddr(), Remote: c.s.RemoteAddr(), TLS: c.s.TLS()})
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	c.regTimer = c.clock.AfterFunc(a.register, func() { root.Send(self, &registerTimedOut{}) })
+}
+
+func newBehavior(factory func() Behavior) (b Behavior, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("behaviour factory: %v", r)
+		}
+	}()
+	if b = factory(); b == nil {
+		return nil, errors.New("behaviour factory returned nil")
+	}
+	return b, nil
 }
 
 func spawnHandler(ctx actor.Context, factory func() *actor.Props, kind string) (pid *actor.PID, err error) {
@@ -256,7 +327,7 @@ func (c *connection) registerTimeout(ctx actor.Context) {
 	if c.state != stAccepted {
 		return
 	}
-	c.log.Info("no handler registered; closing", "remote", c.s.RemoteAddr())
+	c.logger().Info("no handler registered; closing", "remote", c.s.RemoteAddr())
 	_ = c.s.Abort()
 	c.s = nil
 	c.state = stClosed
@@ -274,7 +345,7 @@ func (c *connection) connectCmd(ctx actor.Context, m *tcpmsg.Connect) {
 	}
 	to := m.Handler
 	if to == nil {
-		to = ctx.Sender()
+		to = c.origin
 	}
 	if to == nil {
 		c.fail(ctx, nil, m, fmt.Errorf("tcp: connect: %w: no handler and no sender", messages.ErrBadCommand))
@@ -286,7 +357,8 @@ func (c *connection) connectCmd(ctx actor.Context, m *tcpmsg.Connect) {
 		c.connectFailed(ctx, err)
 		return
 	}
-	c.sock = socketDefaults(m.Options.Socket)
+	sock := socketDefaults(m.Options.Socket)
+	c.sock = &sock
 	c.route = d.route
 	c.state = stConnecting
 	timeout := m.Options.Timeout
@@ -357,7 +429,7 @@ func (c *connection) dialed(ctx actor.Context, m *dialDone) {
 		return
 	}
 	c.link.connected()
-	c.log.Debug("connected", "local", c.s.LocalAddr(), "remote", c.s.RemoteAddr(), "proxy", c.route)
+	c.logger().Debug("connected", "local", c.s.LocalAddr(), "remote", c.s.RemoteAddr(), "proxy", c.route)
 	c.tell(ctx, c.connectedEvent(ctx, c.route))
 }
 
@@ -387,6 +459,7 @@ func (c *connection) open(ctx actor.Context) {
 	c.state = stOpen
 	c.suspended = c.sock.StartSuspended
 	c.ev = newEvents(c.s, ctx.ActorSystem().Root, ctx.Self())
+	c.direct, _ = c.s.(transports.DirectWriter)
 	if err := c.ev.start(c.sock.KeepOpenOnPeerClosed); err != nil {
 		c.ev = nil
 		c.state = stClosed
@@ -413,7 +486,7 @@ func (c *connection) data(ctx actor.Context, m *dataIn) {
 }
 
 func (c *connection) readable() bool {
-	return c.handler != nil && !c.suspended && (!c.limited || c.credits > 0)
+	return (c.handler != nil || c.beh != nil) && !c.suspended && (!c.limited || c.credits > 0)
 }
 
 // deliver sends held data while credits last. While reading is stopped the
@@ -474,43 +547,72 @@ func (c *connection) resumeReading(ctx actor.Context, credits int) {
 
 // write queues a Write unless it would pass the high-water mark.
 func (c *connection) write(ctx actor.Context, m *tcpmsg.Write) {
-	to := ctx.Sender()
+	c.writeData(ctx, c.origin, m.Data, m.Ack, m)
+}
+
+// writeData is write without the need for a *tcpmsg.Write: the behaviour's
+// writes build one (cmd) only when they are refused. Answers go to to, the
+// handler when nil.
+func (c *connection) writeData(ctx actor.Context, to *actor.PID, data []byte, ack any, cmd *tcpmsg.Write) {
 	if to == nil {
 		to = c.handler
+	}
+	refuse := func(err error) {
+		if cmd == nil {
+			cmd = &tcpmsg.Write{Data: data, Ack: ack}
+		}
+		if err != nil {
+			c.fail(ctx, to, cmd, err)
+			return
+		}
+		c.wSuspended = true
+		c.stats.Add("write_refused", 1)
+		c.send(ctx, to, &messages.WriteRefused{Cmd: cmd, Buffered: c.queued})
 	}
 	switch c.state {
 	case stOpen:
 	case stClosing, stClosed:
-		c.fail(ctx, to, m, fmt.Errorf("tcp: write: %w", messages.ErrClosed))
+		refuse(fmt.Errorf("tcp: write: %w", messages.ErrClosed))
 		return
 	default:
-		c.fail(ctx, to, m, fmt.Errorf("tcp: write: %w", messages.ErrNotConnected))
+		refuse(fmt.Errorf("tcp: write: %w", messages.ErrNotConnected))
 		return
 	}
-	if c.wSuspended || (c.queued > 0 && c.queued+len(m.Data) > c.sock.HighWater) || len(c.acks) >= maxPendingAcks {
-		c.wSuspended = true
-		c.stats.Add("write_refused", 1)
-		c.send(ctx, to, &messages.WriteRefused{Cmd: m, Buffered: c.queued})
+	if c.wSuspended || (c.queued > 0 && c.queued+len(data) > c.sock.HighWater) || len(c.acks) >= maxPendingAcks {
+		refuse(nil)
 		return
 	}
-	if len(m.Data) > 0 {
-		if err := c.s.Write(m.Data); err != nil {
-			c.fail(ctx, to, m, fmt.Errorf("tcp: write: %w: %w", messages.ErrClosed, err))
+	if len(data) > 0 {
+		direct := 0
+		var err error
+		if c.direct != nil {
+			direct, err = c.direct.WriteDirect(data)
+		} else {
+			err = c.s.Write(data)
+		}
+		if err != nil {
+			refuse(fmt.Errorf("tcp: write: %w: %w", messages.ErrClosed, err))
 			return
 		}
-		c.queued += len(m.Data)
-		c.total += int64(len(m.Data))
-		c.stats.Set("buffered", int64(c.queued))
+		c.queued += len(data) - direct
+		c.total += int64(len(data))
 		c.touch()
+		if direct > 0 {
+			c.sent += int64(direct)
+			c.bytesOut += int64(direct)
+			c.stats.Add("bytes_out", int64(direct))
+		}
+		c.stats.Set("buffered", int64(c.queued))
 	}
-	if m.Ack == nil {
+	if ack == nil {
 		return
 	}
-	if c.queued == 0 {
-		c.send(ctx, to, &messages.WriteAck{Ack: m.Ack})
+	if c.sent == c.total {
+		c.send(ctx, to, &messages.WriteAck{Ack: ack})
 		return
 	}
-	c.acks = append(c.acks, pendingAck{end: c.total, ack: m.Ack, to: to})
+	c.acks = append(c.acks, pendingAck{end: c.total, ack: ack, to: to})
+	c.releaseAcks(ctx)
 }
 
 // maxPendingAcks bounds the acknowledgements waiting for their bytes, so
@@ -527,6 +629,12 @@ func (c *connection) written(ctx actor.Context, m *writtenIn) {
 	c.bytesOut += int64(m.n)
 	c.stats.Add("bytes_out", int64(m.n))
 	c.stats.Set("buffered", int64(c.queued))
+	c.releaseAcks(ctx)
+	c.maybeResume(ctx)
+}
+
+// releaseAcks answers the acknowledgements whose bytes are all written.
+func (c *connection) releaseAcks(ctx actor.Context) {
 	i := 0
 	for ; i < len(c.acks) && c.acks[i].end <= c.sent; i++ {
 		c.send(ctx, c.acks[i].to, &messages.WriteAck{Ack: c.acks[i].ack})
@@ -536,13 +644,12 @@ func (c *connection) written(ctx actor.Context, m *writtenIn) {
 	if len(c.acks) == 0 {
 		c.acks = nil
 	}
-	c.maybeResume(ctx)
 }
 
 // resumeWriting answers WritingResumed once the queue is below the
 // low-water mark: at once, or when it drains.
 func (c *connection) resumeWriting(ctx actor.Context) {
-	to := ctx.Sender()
+	to := c.origin
 	if to == nil {
 		to = c.handler
 	}
@@ -564,15 +671,15 @@ func (c *connection) maybeResume(ctx actor.Context) {
 }
 
 func (c *connection) close(ctx actor.Context, kind closeKind) {
-	if ctx.Sender() != nil {
-		c.closers = append(c.closers, ctx.Sender())
+	if c.origin != nil {
+		c.closers = append(c.closers, c.origin)
 	}
 	switch c.state {
 	case stOpen:
 		c.state = stClosing
 		c.closeKind = kind
 		if err := c.s.Close(); err != nil && !errors.Is(err, transports.ErrClosed) {
-			c.log.Debug("close", "err", err)
+			c.logger().Debug("close", "err", err)
 		}
 	case stClosing:
 	default:
@@ -591,8 +698,8 @@ func (c *connection) close(ctx actor.Context, kind closeKind) {
 }
 
 func (c *connection) abort(ctx actor.Context) {
-	if ctx.Sender() != nil {
-		c.closers = append(c.closers, ctx.Sender())
+	if c.origin != nil {
+		c.closers = append(c.closers, c.origin)
 	}
 	if c.state == stOpen || c.state == stClosing {
 		c.closeKind = byAbort
@@ -703,6 +810,18 @@ func (c *connection) endActor(ctx actor.Context, err error) {
 	ctx.Stop(ctx.Self())
 }
 
+// defaultSocket is the socket options of a connection before Connect
+// sets its own; never written.
+var defaultSocket = socketDefaults(tcpmsg.SocketOptions{})
+
+// logger returns the connection's logger, made on first use.
+func (c *connection) logger() *slog.Logger {
+	if c.log == nil {
+		c.log = c.opts.Logger.With("actor", c.self.Id, "kind", Kind)
+	}
+	return c.log
+}
+
 func (c *connection) touch() { c.lastActive = c.clock.Now() }
 
 func (c *connection) armIdle(ctx actor.Context, d time.Duration) {
@@ -724,7 +843,7 @@ func (c *connection) idleCheck(ctx actor.Context, m *idleTick) {
 		c.armIdle(ctx, left)
 		return
 	}
-	c.log.Info("idle timeout", "remote", c.s.RemoteAddr(), "idle", quiet)
+	c.logger().Info("idle timeout", "remote", c.s.RemoteAddr(), "idle", quiet)
 	c.stats.Add("idle_timeouts", 1)
 	c.close(ctx, byIdle)
 }
@@ -801,17 +920,20 @@ func (c *connection) getStats(ctx actor.Context) {
 	if c.s != nil {
 		st.Local, st.Remote = c.s.LocalAddr(), c.s.RemoteAddr()
 	}
-	if ctx.Sender() != nil {
-		ctx.Respond(st)
-	}
+	c.send(ctx, c.origin, st)
 }
 
 // tell sends an event to the handler with the connection as its sender.
 func (c *connection) tell(ctx actor.Context, msg any) { c.send(ctx, c.handler, msg) }
 
+// send sends msg to to, with the connection as its sender; nil means the
+// behaviour, when the connection has one.
 func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
-	if to != nil {
+	switch {
+	case to != nil:
 		ctx.Request(to, msg)
+	case c.beh != nil:
+		c.toBehavior(ctx, msg, nil)
 	}
 }
 
@@ -819,7 +941,7 @@ func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
 func (c *connection) fail(ctx actor.Context, to *actor.PID, cmd any, err error) {
 	c.stats.Add("failed_commands", 1)
 	if to == nil {
-		to = ctx.Sender()
+		to = c.origin
 	}
 	c.send(ctx, to, &messages.CommandFailed{Cmd: cmd, Err: err})
 }

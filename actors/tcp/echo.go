@@ -37,20 +37,21 @@ func WithMaxConnections(n int) EchoOption {
 }
 
 // EchoSpec returns the child spec of a TCP echo service named name,
-// listening on addr: a listener (ListenerSpec) whose connections each get
-// an echo handler that writes every byte received back, in order, and
-// honours the connection's write back-pressure: when a write is refused it
-// suspends reading, asks to resume writing, and resends what was refused
-// once writing resumes, so that a client that does not read stalls its own
-// echo instead of growing a queue.
+// listening on addr: a listener (ListenerSpec) whose connections each run
+// EchoBehavior inside the connection actor (one actor per connection). It
+// writes every byte received back, in order, and honours the connection's
+// write back-pressure: when a write is refused it suspends reading, asks
+// to resume writing, and resends what was refused once writing resumes,
+// so that a client that does not read stalls its own echo instead of
+// growing a queue. EchoHandlerProps is the same echo as a handler actor.
 func EchoSpec(name string, addr netip.AddrPort, opts ...EchoOption) supervisor.ChildSpec {
 	var lo ListenerOptions
 	for _, o := range opts {
 		o(&lo)
 	}
 	lo.Bind = &tcpmsg.Bind{Local: addr}
-	lo.Handler = EchoHandlerProps
-	lo.HandlerKind = EchoKind
+	lo.Behavior = EchoBehavior
+	lo.Handler = nil
 	return ListenerSpec(name, lo)
 }
 

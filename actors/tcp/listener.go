@@ -8,11 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
 	"github.com/microstack-go/microstack/transports"
@@ -116,7 +118,11 @@ type listener struct {
 	local   netip.AddrPort
 	handler *actor.PID // gets Accepted when there is no factory
 
-	conns        map[string]*actor.PID
+	conns        int                        // live connection actors (children)
+	copts        *Options                   // shared by every connection
+	sock         *tcpmsg.SocketOptions      // shared by every connection
+	connProps    *actor.Props               // shared by every connection
+	next         atomic.Pointer[connection] // the connection connProps makes next
 	accepted     int64
 	rejected     int64
 	acceptErrors int64
@@ -191,7 +197,20 @@ func (l *listener) started(ctx actor.Context) {
 	l.opts = l.opts.withDefaults(ctx.ActorSystem())
 	l.log = l.opts.Logger.With("actor", ctx.Self().Id, "kind", ListenerKind)
 	l.stats = inspect.Of(ctx)
-	l.conns = make(map[string]*actor.PID)
+	l.copts = &Options{Network: l.opts.Network, Clock: l.opts.Clock, Logger: l.opts.Logger, CloseWait: l.opts.CloseWait}
+	sock := socketDefaults(l.opts.Socket)
+	l.sock = &sock
+	// One props for every connection: the actor it makes is the one
+	// acceptedSocket prepared just before spawning (Spawn calls the
+	// producer at once, on this goroutine). Connections are stopped, never
+	// restarted, when they fail (see listenerProps), so the producer is
+	// not called again; if it were, it would make an idle connection.
+	l.connProps = dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
+		if c := l.next.Swap(nil); c != nil {
+			return c
+		}
+		return &connection{}
+	}))
 	if b := l.opts.Bind; b != nil {
 		local := b.Local
 		if l.memo != nil {
@@ -232,7 +251,7 @@ func (l *listener) bind(ctx actor.Context, local netip.AddrPort, handler *actor.
 	if !local.IsValid() {
 		return fmt.Errorf("tcp: bind: %w: no address", messages.ErrBadCommand)
 	}
-	if l.opts.Handler == nil && handler == nil {
+	if l.opts.Handler == nil && l.opts.Behavior == nil && handler == nil {
 		return fmt.Errorf("tcp: bind %v: %w: no handler factory and no handler", local, messages.ErrBadCommand)
 	}
 	lo := transports.ListenOptions{Stream: streamOptions(socketDefaults(l.opts.Socket))}
@@ -325,29 +344,30 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 		_ = m.s.Abort()
 		return
 	}
-	if len(l.conns) >= l.opts.MaxConnections {
+	if l.conns >= l.opts.MaxConnections {
 		l.rejected++
 		l.stats.Add("rejected", 1)
 		_ = m.s.Close()
 		return
 	}
 	a := &accept{
-		s: m.s, factory: l.opts.Handler, kind: l.opts.HandlerKind, notify: l.handler,
-		sock: l.opts.Socket, register: l.opts.RegisterTimeout,
+		s: m.s, behavior: l.opts.Behavior, factory: l.opts.Handler, kind: l.opts.HandlerKind, notify: l.handler,
+		sock: l.sock, register: l.opts.RegisterTimeout,
 	}
-	copts := Options{Network: l.opts.Network, Clock: l.opts.Clock, Logger: l.opts.Logger, CloseWait: l.opts.CloseWait}
-	props := actor.PropsFromProducer(func() actor.Actor { return &connection{opts: copts, acc: a} })
-	pid, err := inspect.Spawn(ctx, props, "", Kind, nil)
+	l.next.Store(&connection{opts: l.copts, acc: a})
+	_, err := inspect.Spawn(ctx, l.connProps, "", Kind, nil)
+	l.next.Store(nil)
 	if err != nil {
 		l.log.Error("connection actor did not start", "err", err)
 		_ = m.s.Abort()
 		return
 	}
-	ctx.Watch(pid)
-	l.conns[pid.Id] = pid
+	// No Watch: a parent hears of its children's ends without one, and a
+	// watch costs each connection a set of watchers.
+	l.conns++
 	l.accepted++
 	l.stats.Add("accepted", 1)
-	l.stats.Set("connections", int64(len(l.conns)))
+	l.stats.Set("connections", int64(l.conns))
 }
 
 func (l *listener) acceptError(m *acceptErrIn) {
@@ -371,9 +391,9 @@ func (l *listener) socketClosed(ctx actor.Context, m *lnClosedIn) {
 }
 
 func (l *listener) connEnded(ctx actor.Context, who *actor.PID) {
-	delete(l.conns, who.Id)
-	l.stats.Set("connections", int64(len(l.conns)))
-	if l.stopping && len(l.conns) == 0 {
+	l.conns--
+	l.stats.Set("connections", int64(l.conns))
+	if l.stopping && l.conns == 0 {
 		ctx.Stop(ctx.Self())
 	}
 }
@@ -384,11 +404,11 @@ func (l *listener) connEnded(ctx actor.Context, who *actor.PID) {
 func (l *listener) stop(ctx actor.Context) {
 	l.stopping = true
 	l.closeSocket()
-	if len(l.conns) == 0 {
+	if l.conns == 0 {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	for _, pid := range l.conns {
+	for _, pid := range ctx.Children() {
 		ctx.Send(pid, &stopGracefully{})
 	}
 }
@@ -397,7 +417,7 @@ func (l *listener) getStats(ctx actor.Context) {
 	if ctx.Sender() == nil {
 		return
 	}
-	st := &tcpmsg.ListenerStats{Connections: len(l.conns), Accepted: l.accepted, Rejected: l.rejected, AcceptErrors: l.acceptErrors}
+	st := &tcpmsg.ListenerStats{Connections: l.conns, Accepted: l.accepted, Rejected: l.rejected, AcceptErrors: l.acceptErrors}
 	if l.ln != nil {
 		st.Local = l.local
 	}

@@ -150,6 +150,10 @@ type ListenerOptions struct {
 	// connection's events, and ends with it. Without it, Bind.Handler (or
 	// the Bind's sender) gets tcpmsg.Accepted and must Register.
 	Handler func() *actor.Props
+	// Behavior, when set, builds the handler of each accepted connection
+	// as a Behavior that runs inside the connection actor: one actor per
+	// connection, no second mailbox. It takes precedence over Handler.
+	Behavior func() Behavior
 	// HandlerKind is the handler's kind in the runtime's tree. Default
 	// "tcp.handler".
 	HandlerKind string

@@ -31,7 +31,7 @@ func ConnectionProps(opts Options) *actor.Props {
 }
 
 func connectionProps(opts Options, l *link) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &connection{opts: opts, link: l} })
+	return actor.PropsFromProducer(func() actor.Actor { return &connection{opts: &opts, link: l} })
 }
 
 // Reconnect configures how ClientSpec keeps a client connected: the

@@ -23,6 +23,8 @@ var (
 	idleN       = flag.Int("perf.idle", 10000, "idle connections for the RSS figure")
 	profile     = flag.String("perf.cpuprofile", "", "write each server's CPU profile to this prefix plus the side's name")
 	heapProfile = flag.String("perf.heapprofile", "", "write each idle server's heap profile to this prefix plus the side's name")
+	sizeList    = flag.String("perf.sizes", "64,4096", "message sizes of the windowed echo loads, in bytes")
+	latency1    = flag.Bool("perf.w1", true, "also measure 64 B messages one at a time (round-trip latency)")
 	sideList    = flag.String("perf.sides", "raw,actor-evloop,actor-osnet,evloop-direct", "echo servers compared; the first is the baseline")
 )
 
@@ -216,7 +218,14 @@ func sizeName(n int) string {
 func BenchmarkEcho(b *testing.B) {
 	p := echoPlan{
 		sides: strings.Split(*sideList, ","), rounds: *rounds, duration: *duration,
-		conns: *nconns, window: *window, sizes: []int{64, 4096}, latencyWindow1: true,
+		conns: *nconns, window: *window, latencyWindow1: *latency1,
+	}
+	for _, f := range strings.Split(*sizeList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("-perf.sizes: %q is not a size", f)
+		}
+		p.sizes = append(p.sizes, n)
 	}
 	for range b.N {
 		if err := runEcho(p, os.Stdout); err != nil {

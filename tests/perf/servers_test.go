@@ -13,6 +13,7 @@ import (
 
 	"github.com/microstack-go/microstack/actors/tcp"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/evloop"
 	"github.com/microstack-go/microstack/transports/osnet"
@@ -36,12 +37,15 @@ var serverSides = map[string]func() (*echoServer, error){
 	"evloop-direct": directServer,
 }
 
-// actorServer is microstack's echo service: the TCP listener actor with an
-// echo handler actor per connection, on network n.
+// actorServer is microstack's echo service as EchoSpec builds it: the TCP
+// listener actor, a connection actor per connection running the echo
+// behaviour, mailboxes on the dispatch pool a chain installs, on network n.
 func actorServer(n transports.Network) (*echoServer, error) {
 	quiet := slog.New(slog.DiscardHandler)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	pid := system.Root.Spawn(tcp.ListenerProps(tcp.ListenerOptions{Network: n, Handler: tcp.EchoHandlerProps, MaxConnections: 1 << 20}))
+	pool := dispatch.NewPool(dispatch.Options{})
+	dispatch.Install(system, pool)
+	pid := system.Root.Spawn(tcp.ListenerProps(tcp.ListenerOptions{Network: n, Behavior: tcp.EchoBehavior, MaxConnections: 1 << 20}))
 	res, err := system.Root.RequestFuture(pid, &tcpmsg.Bind{Local: netip.MustParseAddrPort("127.0.0.1:0")}, 5*time.Second).Result()
 	if err != nil {
 		return nil, err
@@ -62,6 +66,7 @@ func actorServer(n transports.Network) (*echoServer, error) {
 		stop: func() {
 			_ = system.Root.StopFuture(pid).Wait()
 			system.Shutdown()
+			pool.Close()
 		},
 	}, nil
 }

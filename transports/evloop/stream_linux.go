@@ -81,23 +81,35 @@ func (s *stream) postLocked(urgent bool) {
 }
 
 func (s *stream) Write(b []byte) error {
+	_, err := s.write(b, false)
+	return err
+}
+
+// WriteDirect implements transports.DirectWriter.
+func (s *stream) WriteDirect(b []byte) (int, error) { return s.write(b, true) }
+
+// write hands b to the kernel from the caller's goroutine when nothing is
+// queued before it; with direct, the bytes the kernel took are returned
+// instead of reported by OnWritten.
+func (s *stream) write(b []byte, direct bool) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut || s.stopping || s.closing || s.wantFin {
-		return fmt.Errorf("write to %v: %w", s.remote, transports.ErrClosed)
+		return 0, fmt.Errorf("write to %v: %w", s.remote, transports.ErrClosed)
 	}
 	if len(b) == 0 {
-		return nil
+		return 0, nil
 	}
 	if !s.started || !s.registered || s.writeBlocked || len(s.queue) > 0 {
 		s.queue = append(s.queue, b)
-		return nil
+		return 0, nil
 	}
 	// The common case: hand b to the kernel from the caller's goroutine.
+	took := 0
 	for len(b) > 0 {
 		n, err := unix.Write(s.fd, b)
 		if n > 0 {
-			s.unreported += n
+			took += n
 			b = b[n:]
 		}
 		if err == unix.EINTR {
@@ -110,17 +122,28 @@ func (s *stream) Write(b []byte) error {
 		if err != nil {
 			s.failLocked(fmt.Errorf("write: %w", wrapOS(err)))
 			s.postLocked(true)
-			return nil
+			if direct {
+				return took, nil
+			}
+			s.unreported += took
+			return 0, nil
 		}
 	}
 	if len(b) > 0 {
 		s.queue = append(s.queue, b)
 	}
+	if direct {
+		if len(b) > 0 && !s.inCall {
+			s.postLocked(false) // the loop waits for the socket to drain
+		}
+		return took, nil
+	}
+	s.unreported += took
 	if !s.inCall {
 		// Within a handler call (an echo), the loop's finish reports it.
 		s.postLocked(false)
 	}
-	return nil
+	return 0, nil
 }
 
 func (s *stream) SetReading(on bool) {
