@@ -59,7 +59,9 @@ type evConn struct {
 	deadline  time.Time
 	reply     *actor.PID // the reply process's current PID
 	replySeq  int
-	outbox    *evSend // a request to send once mu is released
+	outbox    evSend // a request to send once mu is released (to set)
+	hr        nethttp.Request
+	rw        routeWriter
 
 	// Writing.
 	queued, written int64 // bytes passed to Write; reported by OnWritten
@@ -90,6 +92,10 @@ type evRequest struct {
 
 	status int // an error answered in the request's place; the connection ends
 	reason string
+
+	// Allocated with the request: the first values and the message.
+	valsArr [8]string
+	msg     httpmsg.Request
 }
 
 // evSend is a request for a handler actor, sent outside the connection's
@@ -151,9 +157,9 @@ func (c *evConn) register() {
 // unlock releases mu and sends what was waiting for it.
 func (c *evConn) unlock() {
 	out := c.outbox
-	c.outbox = nil
+	c.outbox = evSend{}
 	c.mu.Unlock()
-	if out != nil {
+	if out.to != nil {
 		c.ev.system.Root.RequestWithCustomSender(out.to, out.req, out.as)
 	}
 }
@@ -211,9 +217,10 @@ func (c *evConn) OnWritten(n int) {
 		putOut(c.outs[i].b)
 		c.outs[i] = evOut{}
 	}
-	c.outs = c.outs[i:]
-	if len(c.outs) == 0 {
-		c.outs = nil
+	if i == len(c.outs) {
+		c.outs = c.outs[:0] // the common case: keep the array
+	} else {
+		c.outs = c.outs[i:]
 	}
 	i = 0
 	for ; i < len(c.acks) && c.acks[i].end <= c.written; i++ {
@@ -319,7 +326,7 @@ func (c *evConn) OnHeader(_ *nbhttp.Parser, key, value string) {
 	// capacity of each field's slice ends at its value, so that a repeated
 	// field's append copies instead of overwriting the next field's value.
 	if r.vals == nil {
-		r.vals = make([]string, 0, 12)
+		r.vals = r.valsArr[:0]
 	}
 	if vs, ok := r.header[key]; ok {
 		r.header[key] = append(vs, value)
@@ -473,7 +480,10 @@ func (c *evConn) dispatch(r *evRequest) {
 		c.writeError(r, nethttp.StatusBadRequest, "invalid request target")
 		return
 	}
-	hr := &nethttp.Request{
+	// The connection's Request and writer serve each of its requests in
+	// turn: ServeMux and middleware may not keep them past ServeHTTP.
+	hr := &c.hr
+	*hr = nethttp.Request{
 		Method:        r.method,
 		URL:           u,
 		Proto:         r.proto,
@@ -487,7 +497,8 @@ func (c *evConn) dispatch(r *evRequest) {
 		Trailer:       r.trailer,
 		TLS:           c.tls,
 	}
-	rw := &routeWriter{}
+	rw := &c.rw
+	*rw = routeWriter{}
 	c.ev.mux.ServeHTTP(rw, hr)
 	rt := rw.route
 	switch {
@@ -506,7 +517,8 @@ func (c *evConn) dispatch(r *evRequest) {
 		return
 	}
 	hr = rw.req // as the route saw it, after middleware
-	req := &httpmsg.Request{
+	req := &r.msg
+	*req = httpmsg.Request{
 		Method:  r.method,
 		Target:  r.target,
 		Header:  r.header,
@@ -531,7 +543,7 @@ func (c *evConn) dispatch(r *evRequest) {
 	c.busy, c.streaming, c.inflight = true, false, true
 	c.req, c.handler, c.extra = r, rt.actor, rw.header
 	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
-	c.outbox = &evSend{to: rt.actor, req: req, as: c.reply}
+	c.outbox = evSend{to: rt.actor, req: req, as: c.reply}
 }
 
 // done ends the request with its handler.
