@@ -1,11 +1,13 @@
 package store_test
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/microstack-go/microstack/actors/store"
+	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/runtime/inspect"
 )
@@ -22,9 +25,13 @@ import (
 var (
 	benchRounds   = flag.Int("store.rounds", 3, "times each side of a put comparison is measured, alternating")
 	benchDuration = flag.Duration("store.duration", time.Second, "length of one measurement")
+	benchOnly     = flag.String("store.only", "", "run only the comparisons whose name contains this")
 )
 
-const benchWriters = 16
+const (
+	benchWriters = 16
+	streamWindow = 1024
+)
 
 var benchValue = make([]byte, 128)
 
@@ -104,6 +111,81 @@ func throughActor(opts store.Options, writers int) putSide {
 	}
 }
 
+// streamThroughActor puts through a store actor from one writer actor
+// that keeps up to window puts in flight, each acknowledged on its own:
+// the shape of badger's WriteBatch, whose one goroutine does not wait for
+// each put either.
+func streamThroughActor(opts store.Options, window int) putSide {
+	return func(dir string, d time.Duration) (putSample, error) {
+		opts.Dir = dir
+		quiet := slog.New(slog.DiscardHandler)
+		sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+		defer sys.Shutdown()
+		reg := inspect.NewRegistry(nil)
+		inspect.Install(sys, reg)
+		pid, err := inspect.Spawn(sys.Root, store.Props(opts), "store", store.Kind, nil)
+		if err != nil {
+			return putSample{}, err
+		}
+		defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
+		if _, err := sys.Root.RequestFuture(pid, &storemsg.Has{Key: []byte("warm")}, wait).Result(); err != nil {
+			return putSample{}, err
+		}
+		e := reg.Lookup(pid.Id)
+		commits0, cpu0 := e.Counter("commits"), cpuTime()
+		w := &streamer{store: pid, window: window, done: make(chan error, 1)}
+		start := time.Now()
+		timer := time.AfterFunc(d, func() { w.stop.Store(true) })
+		defer timer.Stop()
+		wpid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return w }))
+		defer sys.Root.Stop(wpid)
+		select {
+		case err = <-w.done:
+		case <-time.After(d + wait):
+			err = errors.New("stream writer: no end")
+		}
+		el := time.Since(start)
+		return putSample{puts: w.acked, elapsed: el, cpu: cpuTime() - cpu0, commits: e.Counter("commits") - commits0}, err
+	}
+}
+
+// streamer is the writer actor of streamThroughActor.
+type streamer struct {
+	store    *actor.PID
+	window   int
+	stop     atomic.Bool
+	next     int64
+	inflight int
+	acked    int64 // read after done
+	done     chan error
+}
+
+func (w *streamer) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		for range w.window {
+			w.put(ctx)
+		}
+	case *storemsg.Stored:
+		w.inflight--
+		w.acked++
+		switch {
+		case !w.stop.Load():
+			w.put(ctx)
+		case w.inflight == 0:
+			w.done <- nil
+		}
+	case *messages.CommandFailed:
+		w.done <- m.Err
+	}
+}
+
+func (w *streamer) put(ctx actor.Context) {
+	w.next++
+	w.inflight++
+	ctx.Request(w.store, &storemsg.Put{Key: benchKey(w.next), Value: benchValue})
+}
+
 // rawSyncedTxns puts into badger directly from writers goroutines, one
 // synced transaction (db.Update) per put.
 func rawSyncedTxns(writers int) putSide {
@@ -168,8 +250,15 @@ var putComparisons = []putComparison{
 	},
 	{
 		name:  "store-nosync-16w",
-		about: "16 writers through the actor with NoSync vs one goroutine filling badger's WriteBatch; target ≥ 0.9",
+		about: "16 writers through the actor with NoSync, each waiting for its put, vs one goroutine filling badger's WriteBatch",
 		actor: throughActor(store.Options{NoSync: true}, benchWriters), actorAs: "actor",
+		raw: rawWriteBatch, rawAs: "badger-writebatch",
+	},
+	{
+		name: "store-nosync-stream",
+		about: fmt.Sprintf("one writer actor streaming puts through the actor with NoSync, %d in flight, each acknowledged, "+
+			"vs one goroutine filling badger's WriteBatch; target ≥ 0.9", streamWindow),
+		actor: streamThroughActor(store.Options{NoSync: true}, streamWindow), actorAs: "actor",
 		raw: rawWriteBatch, rawAs: "badger-writebatch",
 	},
 }
@@ -224,6 +313,9 @@ func runPuts(tmp string, rounds int, d time.Duration, w io.Writer, report func(r
 		"puts/s ratios above 1: the actor is faster; cpu/put is the whole process's (clients included), below 1: the actor is cheaper\n",
 		len(benchValue), rounds, d)
 	for _, c := range putComparisons {
+		if !strings.Contains(c.name, *benchOnly) {
+			continue
+		}
 		a, r, err := c.measure(tmp, rounds, d)
 		if err != nil {
 			return err

@@ -80,7 +80,7 @@ func (s *storeActor) restore(ctx actor.Context, r request, m *storemsg.Restore) 
 }
 
 func (s *storeActor) maybeStartExclusive(ctx actor.Context) {
-	if s.exclusive == nil || s.files > 0 || s.writes.inflight || len(s.writes.pending) > 0 ||
+	if s.exclusive == nil || s.files > 0 || s.writes.inflight != nil || len(s.writes.pending) > 0 ||
 		s.reads.running > 0 || len(s.reads.queue) > 0 || s.state != ready {
 		return
 	}

@@ -71,6 +71,10 @@ const (
 	defaultMaxBatch       = 512
 	defaultReaders        = 4
 	maxKeyLen             = 65000 // badger's own limit
+	// A commit waits for the writers of the last one at least minLinger
+	// and at most maxLinger, within those bounds as long as a commit took.
+	minLinger = 20 * time.Microsecond
+	maxLinger = time.Millisecond
 )
 
 func (o Options) withDefaults() Options {

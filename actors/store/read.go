@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -225,18 +224,10 @@ func (s *storeActor) pumpReads(ctx actor.Context) {
 }
 
 func (s *storeActor) blocked(q readReq) bool {
-	if len(s.writes.dirty) == 0 {
-		return false
+	if q.isList {
+		return s.writes.writingUnder(q.prefix)
 	}
-	if !q.isList {
-		return s.writes.dirty[string(q.key)] > 0
-	}
-	for k := range s.writes.dirty {
-		if strings.HasPrefix(k, string(q.prefix)) {
-			return true
-		}
-	}
-	return false
+	return s.writes.writing(q.key)
 }
 
 func (s *storeActor) readDone(ctx actor.Context, m readDone) {

@@ -24,6 +24,7 @@ package store
 
 import (
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 
@@ -179,7 +180,9 @@ func (s *storeActor) start(ctx actor.Context) {
 	self, root := s.self, s.root
 	s.results = inbox.New(func() { root.Send(self, nudge{}) })
 	s.cache = make(map[string]cached)
-	s.writes.dirty = make(map[string]int)
+	s.writes.dirty = make(map[uint64]int32)
+	s.writes.seed = maphash.MakeSeed()
+	s.writes.free = make([]*writeReq, 0, s.opts.MaxBatch)
 	s.state = opening
 	opts := s.opts
 	s.goDo(func() any {
@@ -215,6 +218,7 @@ func (s *storeActor) opened(ctx actor.Context, m opened) {
 	}
 	s.db = m.db
 	s.state = ready
+	s.startCommitter()
 	s.log.Debug("store: opened", "dir", s.opts.Dir, "inMemory", s.opts.InMemory)
 	s.scheduleGC()
 	s.replay(ctx, stash)
@@ -268,6 +272,8 @@ func (s *storeActor) drain(ctx actor.Context) {
 			s.fileDone(ctx, m)
 		case gcDone:
 			s.gcDone(ctx, m)
+		case lingerDone:
+			s.lingerDone(ctx, m)
 		}
 	}
 }
@@ -283,6 +289,7 @@ func (s *storeActor) release(ctx actor.Context) {
 	}
 	wasReady := s.state == ready
 	s.state = closed
+	s.stopCommitter()
 	s.wg.Wait()
 	s.drain(ctx)
 	if wasReady && len(s.writes.pending) > 0 {

@@ -223,6 +223,39 @@ func TestReadAfterUnansweredWriteSeesIt(t *testing.T) {
 	}
 }
 
+func TestListAfterUnansweredWritesSeesThem(t *testing.T) {
+	sys := newSystem(t)
+	pid := spawn(t, sys, diskOpts(t))
+	for i := range 20 {
+		sys.Root.RequestFuture(pid, &storemsg.Put{Key: []byte(fmt.Sprintf("p/%02d", i)), Value: []byte("v")}, wait)
+	}
+	got := must[*storemsg.Listed](t, sys, pid, &storemsg.List{Prefix: []byte("p/"), KeysOnly: true})
+	if len(got.Items) != 20 {
+		t.Fatalf("list sent after 20 puts saw %d keys", len(got.Items))
+	}
+}
+
+// A commit waits a moment for the writers of the last one; when they stop
+// writing, the one writer left must not wait for them.
+func TestCommitsDoNotWaitForWritersThatLeft(t *testing.T) {
+	sys := newSystem(t)
+	pid := spawn(t, sys, diskOpts(t))
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				must[*storemsg.Stored](t, sys, pid, &storemsg.Put{Key: []byte(fmt.Sprintf("g%d/%d", round, w)), Value: []byte("v")})
+			}()
+		}
+		wg.Wait()
+		for i := range 5 {
+			must[*storemsg.Stored](t, sys, pid, &storemsg.Put{Key: []byte(fmt.Sprintf("alone%d/%d", round, i)), Value: []byte("v")})
+		}
+	}
+}
+
 func TestListPagesThroughPrefixInOrder(t *testing.T) {
 	sys := newSystem(t)
 	pid := spawn(t, sys, diskOpts(t))
