@@ -18,7 +18,7 @@ import (
 	"github.com/microstack-go/microstack/transports"
 )
 
-type connState int
+type connState uint8
 
 const (
 	stIdle connState = iota
@@ -30,7 +30,7 @@ const (
 )
 
 // closeKind says who ended the connection, for the Closed reason.
-type closeKind int
+type closeKind uint8
 
 const (
 	byNobody closeKind = iota
@@ -87,59 +87,82 @@ type pendingAck struct {
 
 type connection struct {
 	// opts and sock are shared by every connection of a listener (which
-	// applied their defaults); a client connection has its own.
-	opts  *Options
-	acc   *accept
-	link  *link // set by ClientSpec: reports reconnections
-	sock  *tcpmsg.SocketOptions
-	self  *actor.PID
-	log   *slog.Logger // made on first use: most connections never log
-	stats *inspect.Entry
-	clock clock.Clock
+	// applied their defaults); a client connection has its own. The
+	// struct is kept small: an idle connection is mostly this.
+	opts        *Options
+	acc         *accept
+	link        *link // set by ClientSpec: reports reconnections
+	sock        *tcpmsg.SocketOptions
+	self        *actor.PID
+	log         *slog.Logger // made on first use: most connections never log
+	stats       *inspect.Entry
+	*clientSide // &noClient until a Connect
 
-	state   connState
-	handler *actor.PID
-	beh     Behavior   // the handler when it runs inside this actor
-	origin  *actor.PID // sender of the command being carried out
-	// the behaviour's side
-	behQ       []behMsg
-	inBehavior bool
-	byBehavior bool
-	behSender  *actor.PID
-	connect    *tcpmsg.Connect
-	connectTo  *actor.PID
-	route      *tcpmsg.ProxyRoute
-	dial       *dialRun
-	s          transports.Stream
-	direct     transports.DirectWriter // s, when it reports direct writes
-	ev         *events
+	handler   *actor.PID
+	beh       Behavior   // the handler when it runs inside this actor
+	origin    *actor.PID // sender of the command being carried out
+	behQ      []behMsg   // the behaviour's queue while it runs
+	behSender *actor.PID
+	s         transports.Stream
+	ev        *events
 
 	// reading
-	suspended bool
-	limited   bool
-	credits   int
 	held      [][]byte
 	heldBytes int
+	credits   int
 
 	// writing
-	queued     int   // bytes written and not yet reported by OnWritten
-	total      int64 // bytes ever queued
-	sent       int64 // bytes ever reported written
-	acks       []pendingAck
-	wSuspended bool
-	resumers   []*actor.PID
+	queued int   // bytes written and not yet reported by OnWritten
+	total  int64 // bytes ever queued
+	sent   int64 // bytes ever reported written
 
-	closeKind closeKind
-	closers   []*actor.PID
-	told      bool // Closed was sent
+	rare *rare // what only some connections ever need
 
 	idle       clock.Timer
 	idleGen    int
-	lastActive time.Time
-	regTimer   clock.Timer
+	lastActive int64 // the clock's UnixNano at the last read or write
 
 	bytesIn, bytesOut int64
-	failing           bool
+
+	state      connState
+	closeKind  closeKind
+	inBehavior bool
+	byBehavior bool
+	suspended  bool
+	limited    bool
+	wSuspended bool
+	told       bool // Closed was sent
+	failing    bool
+	direct     bool // s is a transports.DirectWriter
+}
+
+// clientSide is the state of a client connection's Connect.
+type clientSide struct {
+	connect   *tcpmsg.Connect
+	connectTo *actor.PID
+	route     *tcpmsg.ProxyRoute
+	dial      *dialRun
+}
+
+// noClient is the clientSide of every connection that has not connected:
+// read, never written.
+var noClient clientSide
+
+// rare holds what a connection needs only when acknowledged writes,
+// write back-pressure, closes asked by others or a Register wait happen.
+type rare struct {
+	acks     []pendingAck
+	resumers []*actor.PID
+	closers  []*actor.PID
+	regTimer clock.Timer
+}
+
+// r returns the connection's rare part, made on first use.
+func (c *connection) r() *rare {
+	if c.rare == nil {
+		c.rare = &rare{}
+	}
+	return c.rare
 }
 
 // Receive is the table of contents of the connection actor.
@@ -219,8 +242,10 @@ func (c *connection) started(ctx actor.Context) {
 		o := c.opts.withDefaults(ctx.ActorSystem())
 		c.opts = &o
 	}
-	c.clock = c.opts.Clock
 	c.self = ctx.Self()
+	if c.clientSide == nil {
+		c.clientSide = &noClient
+	}
 	if c.sock == nil {
 		c.sock = &defaultSocket
 	}
@@ -280,7 +305,7 @@ func (c *connection) startAccepted(ctx actor.Context) {
 	c.state = stAccepted
 	ctx.Send(a.notify, &tcpmsg.Accepted{Conn: ctx.Self(), Local: c.s.LocalAddr(), Remote: c.s.RemoteAddr(), TLS: c.s.TLS()})
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	c.regTimer = c.clock.AfterFunc(a.register, func() { root.Send(self, &registerTimedOut{}) })
+	c.r().regTimer = c.opts.Clock.AfterFunc(a.register, func() { root.Send(self, &registerTimedOut{}) })
 }
 
 func newBehavior(factory func() Behavior) (b Behavior, err error) {
@@ -317,8 +342,8 @@ func (c *connection) register(ctx actor.Context, m *messages.Register) {
 	if c.state != stAccepted {
 		return // a new handler for a live connection
 	}
-	if c.regTimer != nil {
-		c.regTimer.Stop()
+	if c.rare != nil && c.rare.regTimer != nil {
+		c.rare.regTimer.Stop()
 	}
 	c.open(ctx)
 }
@@ -350,6 +375,9 @@ func (c *connection) connectCmd(ctx actor.Context, m *tcpmsg.Connect) {
 	if to == nil {
 		c.fail(ctx, nil, m, fmt.Errorf("tcp: connect: %w: no handler and no sender", messages.ErrBadCommand))
 		return
+	}
+	if c.clientSide == &noClient {
+		c.clientSide = &clientSide{}
 	}
 	c.connect, c.connectTo, c.handler = m, to, to
 	d, err := c.newDialer(m)
@@ -391,7 +419,7 @@ func (c *connection) newDialer(m *tcpmsg.Connect) (*dialer, error) {
 		return nil, fmt.Errorf("%w: set one of Remote and Host", messages.ErrBadCommand)
 	}
 	d := &dialer{
-		network: c.opts.Network, resolver: c.opts.Resolver, clock: c.clock,
+		network: c.opts.Network, resolver: c.opts.Resolver, clock: c.opts.Clock,
 		fallback: c.opts.FallbackDelay, cmd: m,
 	}
 	host, port, err := d.target()
@@ -459,7 +487,7 @@ func (c *connection) open(ctx actor.Context) {
 	c.state = stOpen
 	c.suspended = c.sock.StartSuspended
 	c.ev = newEvents(c.s, ctx.ActorSystem().Root, ctx.Self())
-	c.direct, _ = c.s.(transports.DirectWriter)
+	_, c.direct = c.s.(transports.DirectWriter)
 	if err := c.ev.start(c.sock.KeepOpenOnPeerClosed); err != nil {
 		c.ev = nil
 		c.state = stClosed
@@ -578,15 +606,15 @@ func (c *connection) writeData(ctx actor.Context, to *actor.PID, data []byte, ac
 		refuse(fmt.Errorf("tcp: write: %w", messages.ErrNotConnected))
 		return
 	}
-	if c.wSuspended || (c.queued > 0 && c.queued+len(data) > c.sock.HighWater) || len(c.acks) >= maxPendingAcks {
+	if c.wSuspended || (c.queued > 0 && c.queued+len(data) > c.sock.HighWater) || (c.rare != nil && len(c.rare.acks) >= maxPendingAcks) {
 		refuse(nil)
 		return
 	}
 	if len(data) > 0 {
 		direct := 0
 		var err error
-		if c.direct != nil {
-			direct, err = c.direct.WriteDirect(data)
+		if c.direct {
+			direct, err = c.s.(transports.DirectWriter).WriteDirect(data)
 		} else {
 			err = c.s.Write(data)
 		}
@@ -611,7 +639,8 @@ func (c *connection) writeData(ctx actor.Context, to *actor.PID, data []byte, ac
 		c.send(ctx, to, &messages.WriteAck{Ack: ack})
 		return
 	}
-	c.acks = append(c.acks, pendingAck{end: c.total, ack: ack, to: to})
+	r := c.r()
+	r.acks = append(r.acks, pendingAck{end: c.total, ack: ack, to: to})
 	c.releaseAcks(ctx)
 }
 
@@ -635,14 +664,18 @@ func (c *connection) written(ctx actor.Context, m *writtenIn) {
 
 // releaseAcks answers the acknowledgements whose bytes are all written.
 func (c *connection) releaseAcks(ctx actor.Context) {
-	i := 0
-	for ; i < len(c.acks) && c.acks[i].end <= c.sent; i++ {
-		c.send(ctx, c.acks[i].to, &messages.WriteAck{Ack: c.acks[i].ack})
-		c.acks[i] = pendingAck{}
+	if c.rare == nil {
+		return
 	}
-	c.acks = c.acks[i:]
-	if len(c.acks) == 0 {
-		c.acks = nil
+	r := c.rare
+	i := 0
+	for ; i < len(r.acks) && r.acks[i].end <= c.sent; i++ {
+		c.send(ctx, r.acks[i].to, &messages.WriteAck{Ack: r.acks[i].ack})
+		r.acks[i] = pendingAck{}
+	}
+	r.acks = r.acks[i:]
+	if len(r.acks) == 0 {
+		r.acks = nil
 	}
 }
 
@@ -654,25 +687,25 @@ func (c *connection) resumeWriting(ctx actor.Context) {
 		to = c.handler
 	}
 	if to != nil {
-		c.resumers = append(c.resumers, to)
+		c.r().resumers = append(c.r().resumers, to)
 	}
 	c.maybeResume(ctx)
 }
 
 func (c *connection) maybeResume(ctx actor.Context) {
-	if len(c.resumers) == 0 || c.queued > c.sock.LowWater {
+	if c.rare == nil || len(c.rare.resumers) == 0 || c.queued > c.sock.LowWater {
 		return
 	}
 	c.wSuspended = false
-	for _, pid := range c.resumers {
+	for _, pid := range c.rare.resumers {
 		c.send(ctx, pid, &messages.WritingResumed{})
 	}
-	c.resumers = nil
+	c.rare.resumers = nil
 }
 
 func (c *connection) close(ctx actor.Context, kind closeKind) {
 	if c.origin != nil {
-		c.closers = append(c.closers, c.origin)
+		c.r().closers = append(c.r().closers, c.origin)
 	}
 	switch c.state {
 	case stOpen:
@@ -699,7 +732,7 @@ func (c *connection) close(ctx actor.Context, kind closeKind) {
 
 func (c *connection) abort(ctx actor.Context) {
 	if c.origin != nil {
-		c.closers = append(c.closers, c.origin)
+		c.r().closers = append(c.r().closers, c.origin)
 	}
 	if c.state == stOpen || c.state == stClosing {
 		c.closeKind = byAbort
@@ -791,7 +824,11 @@ func (c *connection) fanOut(ctx actor.Context, ev *messages.Closed) {
 	}
 	c.told = true
 	c.tell(ctx, ev)
-	for _, pid := range c.closers {
+	var closers []*actor.PID
+	if c.rare != nil {
+		closers = c.rare.closers
+	}
+	for _, pid := range closers {
 		if c.handler == nil || !pid.Equal(c.handler) {
 			c.send(ctx, pid, ev)
 		}
@@ -822,7 +859,13 @@ func (c *connection) logger() *slog.Logger {
 	return c.log
 }
 
-func (c *connection) touch() { c.lastActive = c.clock.Now() }
+// touch records activity for the idle timeout (only when there is one:
+// reading the clock costs on every message).
+func (c *connection) touch() {
+	if c.sock.IdleTimeout > 0 {
+		c.lastActive = c.opts.Clock.Now().UnixNano()
+	}
+}
 
 func (c *connection) armIdle(ctx actor.Context, d time.Duration) {
 	if c.sock.IdleTimeout <= 0 {
@@ -831,14 +874,14 @@ func (c *connection) armIdle(ctx actor.Context, d time.Duration) {
 	c.idleGen++
 	gen := c.idleGen
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	c.idle = c.clock.AfterFunc(d, func() { root.Send(self, &idleTick{gen: gen}) })
+	c.idle = c.opts.Clock.AfterFunc(d, func() { root.Send(self, &idleTick{gen: gen}) })
 }
 
 func (c *connection) idleCheck(ctx actor.Context, m *idleTick) {
 	if m.gen != c.idleGen || c.state != stOpen {
 		return
 	}
-	quiet := c.clock.Now().Sub(c.lastActive)
+	quiet := time.Duration(c.opts.Clock.Now().UnixNano() - c.lastActive)
 	if left := c.sock.IdleTimeout - quiet; left > 0 {
 		c.armIdle(ctx, left)
 		return
@@ -853,8 +896,8 @@ func (c *connection) stopTimers() {
 	if c.idle != nil {
 		c.idle.Stop()
 	}
-	if c.regTimer != nil {
-		c.regTimer.Stop()
+	if c.rare != nil && c.rare.regTimer != nil {
+		c.rare.regTimer.Stop()
 	}
 }
 
@@ -875,9 +918,9 @@ func (c *connection) stopping(ctx actor.Context) {
 		if c.state == stOpen {
 			_ = c.s.Close()
 		}
-		if !wait(c.ev.done, c.opts.CloseWait) {
+		if !c.ev.waitClosed(c.opts.CloseWait) {
 			_ = c.s.Abort()
-			wait(c.ev.done, c.opts.CloseWait)
+			c.ev.waitClosed(c.opts.CloseWait)
 		}
 		c.flushHeld(ctx)
 		c.fanOut(ctx, &messages.Closed{Reason: messages.SupervisorStopped})

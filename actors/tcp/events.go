@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"sync"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -42,17 +43,18 @@ type events struct {
 	self *actor.PID
 
 	mu      sync.Mutex
-	inbox   int  // reads sent to the mailbox and not yet handled
-	want    bool // the actor wants reads
-	reading bool // what the stream was last told
-	done    chan struct{}
+	inbox   int           // reads sent to the mailbox and not yet handled
+	want    bool          // the actor wants reads
+	reading bool          // what the stream was last told
+	closed  bool          // OnClosed was called
+	done    chan struct{} // made by waitClosed, closed by OnClosed
 }
 
 // halfOpenEvents keeps the stream open for writing after the peer's close.
 type halfOpenEvents struct{ *events }
 
 func newEvents(s transports.Stream, root *actor.RootContext, self *actor.PID) *events {
-	return &events{s: s, root: root, self: self, want: true, reading: true, done: make(chan struct{})}
+	return &events{s: s, root: root, self: self, want: true, reading: true}
 }
 
 // start starts the stream with e (or its half-open variant).
@@ -75,7 +77,29 @@ func (e *events) OnWritten(n int) { e.root.Send(e.self, &writtenIn{e, n}) }
 
 func (e *events) OnClosed(err error) {
 	e.root.Send(e.self, &closedIn{e, err})
-	close(e.done)
+	e.mu.Lock()
+	e.closed = true
+	if e.done != nil {
+		close(e.done)
+	}
+	e.mu.Unlock()
+}
+
+// waitClosed waits up to d for OnClosed and reports whether it came. The
+// channel it waits on is made only here, so that a connection that never
+// waits does not carry one.
+func (e *events) waitClosed(d time.Duration) bool {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return true
+	}
+	if e.done == nil {
+		e.done = make(chan struct{})
+	}
+	ch := e.done
+	e.mu.Unlock()
+	return wait(ch, d)
 }
 
 func (h halfOpenEvents) OnPeerClosed() { h.root.Send(h.self, &peerClosedIn{h.events}) }
