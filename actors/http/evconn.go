@@ -71,6 +71,7 @@ type evConn struct {
 	suspended       bool
 	resumers        []*actor.PID
 
+	last     bool // the response written says Connection: close
 	closing  bool // CloseWrite sent: lingering until the client closes
 	lingerAt time.Time
 	ended    bool // OnClosed seen
@@ -80,6 +81,7 @@ type evConn struct {
 // in its place (status set).
 type evRequest struct {
 	method, target, proto string
+	url                   *url.URL
 	minor                 int
 	host                  string
 	header                nethttp.Header
@@ -275,6 +277,11 @@ func (c *evConn) OnURL(_ *nbhttp.Parser, uri string) error {
 	if c.hdrBytes > c.ev.sh.opts.MaxHeaderBytes {
 		return errHeaderTooLong
 	}
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return errors.New("invalid request target")
+	}
+	c.cur.url = u
 	return nil
 }
 
@@ -452,18 +459,20 @@ func (c *evConn) Clean(*nbhttp.Parser) {}
 // its handler actor, and ends the connection when it has nothing more to
 // do.
 func (c *evConn) next() {
-	for !c.busy && len(c.queue) > 0 && !c.ended && !c.closing {
+	for !c.busy && len(c.queue) > 0 && !c.ended && !c.closing && !c.last {
 		r := c.queue[0]
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
 		if r.status != 0 {
-			c.queue = nil
 			c.writeError(r, r.status, r.reason)
-			break
+		} else {
+			c.dispatch(r)
 		}
-		c.dispatch(r)
+		if c.last {
+			c.queue = nil // nothing after a response that closes
+		}
 	}
-	if len(c.queue) == 0 {
+	if len(c.queue) == 0 || c.last {
 		c.queue = nil
 	}
 	if c.stop && !c.busy && len(c.queue) == 0 && !c.closing && !c.ended {
@@ -474,12 +483,7 @@ func (c *evConn) next() {
 // dispatch routes r: a request for an actor is handed over (busy), any
 // other is answered at once (404, 405, a redirect, middleware's answer).
 func (c *evConn) dispatch(r *evRequest) {
-	u, err := url.ParseRequestURI(r.target)
-	if err != nil {
-		c.stop = true
-		c.writeError(r, nethttp.StatusBadRequest, "invalid request target")
-		return
-	}
+	u := r.url
 	// The connection's Request and writer serve each of its requests in
 	// turn: ServeMux and middleware may not keep them past ServeHTTP.
 	hr := &c.hr

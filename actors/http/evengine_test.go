@@ -185,3 +185,12 @@ var (
 	_ = sim.New
 	_ = testkit.Eventually
 )
+
+// The malformed requests the net/http engine refuses are refused by the
+// event-loop engine too, over raw loopback sockets, and the server keeps
+// serving.
+func TestEventLoopEngineRefusesMalformedRequests(t *testing.T) {
+	checkMalformed(t, onEventLoop(httpactor.Options{}), map[string]string{
+		"space before colon": "nbhttp's parser accepts whitespace between a field name and its colon (see the package documentation)",
+	})
+}

@@ -152,7 +152,7 @@ func closes(h nethttp.Header) bool {
 // a last request, kept alive (said explicitly to an HTTP/1.0 client).
 func (c *evConn) appendConnection(b []byte, r *evRequest, h nethttp.Header) []byte {
 	if !r.keepAlive || closes(h) {
-		c.stop = true
+		c.stop, c.last = true, true
 		return append(b, "Connection: close\r\n"...)
 	}
 	if r.minor == 0 {
