@@ -294,7 +294,8 @@ func (s *storeActor) release(ctx actor.Context) {
 	s.drain(ctx)
 	if wasReady && len(s.writes.pending) > 0 {
 		batch := s.writes.take(len(s.writes.pending))
-		s.committed(ctx, committed{batch: batch, errs: commit(s.db, batch)})
+		s.answerWrites(ctx, batch, commit(s.db, batch))
+		s.committed(ctx, committed{batch: batch})
 	}
 	closedErr := fmt.Errorf("store: %w", messages.ErrClosed)
 	for _, r := range s.stash {
@@ -318,13 +319,19 @@ func (s *storeActor) release(ctx actor.Context) {
 	s.stats.Set("cached_keys", 0)
 }
 
-func (s *storeActor) reply(ctx actor.Context, to *actor.PID, msg any) {
+// sender is what replies go through: the actor's context in Receive, the
+// root context in the committer.
+type sender interface {
+	Send(pid *actor.PID, message any)
+}
+
+func (s *storeActor) reply(ctx sender, to *actor.PID, msg any) {
 	if to != nil {
 		ctx.Send(to, msg)
 	}
 }
 
-func (s *storeActor) fail(ctx actor.Context, r request, err error) {
+func (s *storeActor) fail(ctx sender, r request, err error) {
 	s.stats.Add("failures", 1)
 	s.reply(ctx, r.from, &messages.CommandFailed{Cmd: r.cmd, Err: err})
 }

@@ -124,9 +124,9 @@ func (w *writer) writingUnder(prefix []byte) bool {
 	return false
 }
 
+// committed is a commit the committer finished and answered.
 type committed struct {
 	batch []*writeReq
-	errs  []error // one per request; nil when all succeeded
 	took  time.Duration
 }
 
@@ -232,14 +232,16 @@ func (s *storeActor) enqueue(ctx actor.Context, r *writeReq) {
 func (s *storeActor) startCommitter() {
 	commits := make(chan []*writeReq, 1)
 	s.writes.commits = commits
-	db := s.db
+	db, root := s.db, s.root
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		for batch := range commits {
 			start := time.Now()
 			errs := commit(db, batch)
-			s.deliver(committed{batch: batch, errs: errs, took: time.Since(start)})
+			took := time.Since(start)
+			s.answerWrites(root, batch, errs)
+			s.deliver(committed{batch: batch, took: took})
 		}
 	}()
 }
@@ -302,17 +304,33 @@ func (s *storeActor) lingerDone(ctx actor.Context, m lingerDone) {
 	s.flush(ctx)
 }
 
+// committed does the actor's part of a finished commit, whose commands the
+// committer has already answered.
 func (s *storeActor) committed(ctx actor.Context, m committed) {
 	w := &s.writes
 	w.inflight = nil
 	w.done(m.batch)
 	w.expect = len(m.batch) + len(w.pending)
 	w.lastCommit = m.took
+	for _, r := range m.batch {
+		w.recycle(r)
+	}
+	if s.state == ready {
+		s.flush(ctx)
+		s.pumpReads(ctx)
+		s.maybeStartExclusive(ctx)
+	}
+}
+
+// answerWrites counts a finished commit and answers its commands. The
+// committer calls it as soon as the commit returns, so that a writer's
+// next write is on its way while the actor is still told of the commit.
+func (s *storeActor) answerWrites(to sender, batch []*writeReq, errs []error) {
 	// Counters first, so that whoever reads them after an answer sees it
 	// counted.
 	var puts, deletes, batches, bytesIn int64
-	for i, r := range m.batch {
-		if m.errs != nil && m.errs[i] != nil {
+	for i, r := range batch {
+		if errs != nil && errs[i] != nil {
 			continue
 		}
 		switch r.cmd.(type) {
@@ -334,18 +352,12 @@ func (s *storeActor) committed(ctx actor.Context, m committed) {
 			s.stats.Add(c.name, c.n)
 		}
 	}
-	for i, r := range m.batch {
-		if m.errs != nil && m.errs[i] != nil {
-			s.fail(ctx, r.request, fmt.Errorf("store: commit: %w", m.errs[i]))
-		} else {
-			s.reply(ctx, r.from, answer(r.cmd))
+	for i, r := range batch {
+		if errs != nil && errs[i] != nil {
+			s.fail(to, r.request, fmt.Errorf("store: commit: %w", errs[i]))
+			continue
 		}
-		w.recycle(r)
-	}
-	if s.state == ready {
-		s.flush(ctx)
-		s.pumpReads(ctx)
-		s.maybeStartExclusive(ctx)
+		s.reply(to, r.from, answer(r.cmd))
 	}
 }
 
