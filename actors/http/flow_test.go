@@ -19,6 +19,7 @@ import (
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/evloop"
 	"github.com/microstack-go/microstack/transports/osnet"
 )
 
@@ -52,7 +53,7 @@ type flowStream struct {
 	body   chan []byte
 }
 
-func newFlowStream(t *testing.T) *flowStream {
+func newFlowStream(t *testing.T, engine httpactor.Engine) *flowStream {
 	system, _ := newSystem(t)
 	writer := testkit.NewProbe(t, system)
 	handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
@@ -61,8 +62,13 @@ func newFlowStream(t *testing.T) *flowStream {
 		}
 	}))
 	stopActor(t, system, handler)
+	var network transports.Network = osnet.New(osnet.Options{})
+	if engine == httpactor.EngineEventLoop {
+		network = evloop.New(evloop.Options{})
+	}
 	_, addr := startServer(t, system, httpactor.Options{
-		Network:   smallSendBuffers{osnet.New(osnet.Options{})},
+		Engine:    engine,
+		Network:   smallSendBuffers{network},
 		Routes:    []httpactor.Route{{Pattern: "/stream", Actor: handler}},
 		HighWater: flowHighWater,
 		LowWater:  flowLowWater,
@@ -200,113 +206,124 @@ func (f *flowStream) end(t *testing.T) []byte {
 // refused it writes again, in order, after ResumeWriting. The client reads
 // every part once, in order, and the acknowledgements come in order.
 func TestStreamedWriterKeepsOrderAcrossRefusals(t *testing.T) {
-	f := newFlowStream(t)
-	const n = flowCount
-	pending := make([]int, n)
-	for i := range pending {
-		pending[i] = i
-	}
-	var acks []int
-	accepted := 0
-	for round := 0; len(pending) > 0; round++ {
-		if round > 100 {
-			t.Fatalf("still %d writes refused after %d rounds", len(pending), round)
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		f := newFlowStream(t, engine)
+		const n = flowCount
+		pending := make([]int, n)
+		for i := range pending {
+			pending[i] = i
 		}
-		for _, i := range pending {
-			f.writer.Send(f.x, flowPart(i))
-		}
-		refused := f.answers(t, pending[len(pending)-1], &acks)
-		accepted += len(pending) - len(refused)
-		if len(refused) == 0 {
-			if round == 0 {
-				t.Fatal("nothing was refused: the client did not hold the writer back")
+		var acks []int
+		accepted := 0
+		for round := 0; len(pending) > 0; round++ {
+			if round > 100 {
+				t.Fatalf("still %d writes refused after %d rounds", len(pending), round)
 			}
-			break
+			for _, i := range pending {
+				f.writer.Send(f.x, flowPart(i))
+			}
+			refused := f.answers(t, pending[len(pending)-1], &acks)
+			accepted += len(pending) - len(refused)
+			if len(refused) == 0 {
+				if round == 0 {
+					t.Fatal("nothing was refused: the client did not hold the writer back")
+				}
+				break
+			}
+			// Once a write is refused every later one is, so the refused ones
+			// are the tail of those sent.
+			if tail := pending[len(pending)-len(refused):]; !slices.Equal(refused, tail) {
+				t.Fatalf("round %d: refused %v, want the tail %v of %v", round, refused, tail, pending)
+			}
+			f.writer.Send(f.x, &messages.ResumeWriting{})
+			if round == 0 {
+				// The client is stalled, the queue stays above the low-water
+				// mark: WritingResumed waits for it to drain.
+				f.onlyAcks(t, 200*time.Millisecond, &acks)
+				f.unstall()
+			}
+			f.untilResumed(t, accepted, &acks)
+			pending = refused
 		}
-		// Once a write is refused every later one is, so the refused ones
-		// are the tail of those sent.
-		if tail := pending[len(pending)-len(refused):]; !slices.Equal(refused, tail) {
-			t.Fatalf("round %d: refused %v, want the tail %v of %v", round, refused, tail, pending)
+		for len(acks) < n {
+			acks = append(acks, testkit.Expect[*messages.WriteAck](f.writer, 0).Ack.(int))
 		}
-		f.writer.Send(f.x, &messages.ResumeWriting{})
-		if round == 0 {
-			// The client is stalled, the queue stays above the low-water
-			// mark: WritingResumed waits for it to drain.
-			f.onlyAcks(t, 200*time.Millisecond, &acks)
-			f.unstall()
+		for i, a := range acks {
+			if a != i {
+				t.Fatalf("acks out of order: %v", acks)
+			}
 		}
-		f.untilResumed(t, accepted, &acks)
-		pending = refused
-	}
-	for len(acks) < n {
-		acks = append(acks, testkit.Expect[*messages.WriteAck](f.writer, 0).Ack.(int))
-	}
-	for i, a := range acks {
-		if a != i {
-			t.Fatalf("acks out of order: %v", acks)
+		body := f.end(t)
+		if len(body) != n*flowSize {
+			t.Fatalf("body of %d bytes, want %d", len(body), n*flowSize)
 		}
-	}
-	body := f.end(t)
-	if len(body) != n*flowSize {
-		t.Fatalf("body of %d bytes, want %d", len(body), n*flowSize)
-	}
-	for i := range n {
-		part := body[i*flowSize : (i+1)*flowSize]
-		if got := int(binary.BigEndian.Uint32(part)); got != i || !bytes.Equal(part[4:], make([]byte, flowSize-4)) {
-			t.Fatalf("part %d: got number %d", i, got)
+		for i := range n {
+			part := body[i*flowSize : (i+1)*flowSize]
+			if got := int(binary.BigEndian.Uint32(part)); got != i || !bytes.Equal(part[4:], make([]byte, flowSize-4)) {
+				t.Fatalf("part %d: got number %d", i, got)
+			}
 		}
-	}
-	f.writer.ExpectNoMessage(100 * time.Millisecond)
+		f.writer.ExpectNoMessage(100 * time.Millisecond)
+	})
 }
 
 // ResumeWriting is answered at once when writing is not suspended, and
 // WritingResumed never comes unasked: after a refusal, writes stay refused
 // even once the queue has drained, until ResumeWriting.
 func TestStreamedWritingResumedOnlyWhenAsked(t *testing.T) {
-	f := newFlowStream(t)
-	f.writer.Send(f.x, &messages.ResumeWriting{})
-	testkit.Expect[*messages.WritingResumed](f.writer, 0)
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		f := newFlowStream(t, engine)
+		f.writer.Send(f.x, &messages.ResumeWriting{})
+		testkit.Expect[*messages.WritingResumed](f.writer, 0)
 
-	const n = flowCount
-	for i := range n {
-		f.writer.Send(f.x, flowPart(i))
-	}
-	var acks []int
-	refused := f.answers(t, n-1, &acks)
-	if len(refused) == 0 {
-		t.Fatal("nothing was refused: the client did not hold the writer back")
-	}
-	f.unstall()
-	for len(acks) < n-len(refused) {
-		e, ok := f.writer.Next(0)
-		if !ok {
-			t.Fatalf("acks %v of %d accepted", acks, n-len(refused))
+		const n = flowCount
+		for i := range n {
+			f.writer.Send(f.x, flowPart(i))
 		}
-		a, ok := e.Message.(*messages.WriteAck)
-		if !ok {
-			t.Fatalf("writer got %T %+v, want only acks", e.Message, e.Message)
+		var acks []int
+		refused := f.answers(t, n-1, &acks)
+		if len(refused) == 0 {
+			t.Fatal("nothing was refused: the client did not hold the writer back")
 		}
-		acks = append(acks, a.Ack.(int))
-	}
-	// Drained, but not asked: no WritingResumed, and writes still refused.
-	f.writer.ExpectNoMessage(300 * time.Millisecond)
-	f.writer.Send(f.x, flowPart(n))
-	if r := testkit.Expect[*messages.WriteRefused](f.writer, 0); r.Buffered != 0 || r.Cmd.(*httpmsg.WriteBody).Ack != n {
-		t.Fatalf("refused %+v, want the write numbered %d with nothing queued", r, n)
-	}
-	f.writer.Send(f.x, &messages.ResumeWriting{})
-	testkit.Expect[*messages.WritingResumed](f.writer, 0)
-	f.writer.Send(f.x, flowPart(n))
-	if a := testkit.Expect[*messages.WriteAck](f.writer, 0); a.Ack != n {
-		t.Fatalf("ack %v, want %d", a.Ack, n)
-	}
-	// Two writers: each one that asks gets its own answer.
-	other := testkit.NewProbe(t, f.system)
-	other.Send(f.x, &messages.ResumeWriting{})
-	f.writer.Send(f.x, &messages.ResumeWriting{})
-	testkit.Expect[*messages.WritingResumed](other, 0)
-	testkit.Expect[*messages.WritingResumed](f.writer, 0)
-	if body := f.end(t); len(body) != (n-len(refused)+1)*flowSize {
-		t.Fatalf("body of %d bytes, want %d parts", len(body), n-len(refused)+1)
+		f.unstall()
+		for len(acks) < n-len(refused) {
+			e, ok := f.writer.Next(0)
+			if !ok {
+				t.Fatalf("acks %v of %d accepted", acks, n-len(refused))
+			}
+			a, ok := e.Message.(*messages.WriteAck)
+			if !ok {
+				t.Fatalf("writer got %T %+v, want only acks", e.Message, e.Message)
+			}
+			acks = append(acks, a.Ack.(int))
+		}
+		// Drained, but not asked: no WritingResumed, and writes still refused.
+		f.writer.ExpectNoMessage(300 * time.Millisecond)
+		f.writer.Send(f.x, flowPart(n))
+		if r := testkit.Expect[*messages.WriteRefused](f.writer, 0); r.Buffered != 0 || r.Cmd.(*httpmsg.WriteBody).Ack != n {
+			t.Fatalf("refused %+v, want the write numbered %d with nothing queued", r, n)
+		}
+		f.writer.Send(f.x, &messages.ResumeWriting{})
+		testkit.Expect[*messages.WritingResumed](f.writer, 0)
+		f.writer.Send(f.x, flowPart(n))
+		if a := testkit.Expect[*messages.WriteAck](f.writer, 0); a.Ack != n {
+			t.Fatalf("ack %v, want %d", a.Ack, n)
+		}
+		// Two writers: each one that asks gets its own answer.
+		other := testkit.NewProbe(t, f.system)
+		other.Send(f.x, &messages.ResumeWriting{})
+		f.writer.Send(f.x, &messages.ResumeWriting{})
+		testkit.Expect[*messages.WritingResumed](other, 0)
+		testkit.Expect[*messages.WritingResumed](f.writer, 0)
+		if body := f.end(t); len(body) != (n-len(refused)+1)*flowSize {
+			t.Fatalf("body of %d bytes, want %d parts", len(body), n-len(refused)+1)
+		}
+	})
+}
+
+// forEngine runs f once with each engine.
+func forEngine(t *testing.T, f func(t *testing.T, engine httpactor.Engine)) {
+	for _, e := range []httpactor.Engine{httpactor.EngineNetHTTP, httpactor.EngineEventLoop} {
+		t.Run(e.String(), func(t *testing.T) { f(t, e) })
 	}
 }
