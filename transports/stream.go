@@ -57,6 +57,14 @@ type DirectWriter interface {
 	WriteDirect(b []byte) (int, error)
 }
 
+// Recycler is implemented by a Stream whose OnData buffers come from a
+// pool. Recycle gives back b, a buffer the stream's OnData delivered (or a
+// prefix of one) that nobody uses any more, not even a Write in progress;
+// nothing may touch b afterwards. An echo recycles what it has written.
+type Recycler interface {
+	Recycle(b []byte)
+}
+
 // StreamHandler receives a stream's events. Calls are serialized and none
 // follows OnClosed.
 type StreamHandler interface {

@@ -63,7 +63,20 @@ func (k *Conn) Sender() *actor.PID { return k.c.behSender }
 func (k *Conn) Write(b []byte) {
 	c := k.c
 	origin := c.enterBehavior()
-	c.writeData(k.ctx, nil, b, nil, nil)
+	c.writeData(k.ctx, nil, b, nil, nil, false)
+	c.leaveBehavior(origin)
+}
+
+// WriteRecycle is Write for a b that came from a *tcpmsg.Received of this
+// connection and that the behaviour gives up: once the transport has sent
+// it, b goes back to the transport's buffer pool (when it has one), so
+// that relaying what is read makes no garbage. Nothing may touch b after
+// the call; a refused write is not recycled, and its WriteRefused carries
+// b back to be sent again.
+func (k *Conn) WriteRecycle(b []byte) {
+	c := k.c
+	origin := c.enterBehavior()
+	c.writeData(k.ctx, nil, b, nil, nil, true)
 	c.leaveBehavior(origin)
 }
 
@@ -138,7 +151,7 @@ func (e *echoBehavior) Receive(c *Conn, msg any) {
 			e.later = append(e.later, m.Data)
 			return
 		}
-		c.Write(m.Data)
+		c.WriteRecycle(m.Data)
 	case *messages.WriteRefused:
 		w, ok := m.Cmd.(*tcpmsg.Write)
 		if !ok {
@@ -158,7 +171,7 @@ func (e *echoBehavior) Receive(c *Conn, msg any) {
 		batch := append(e.refused, e.later...)
 		e.refused, e.later = nil, nil
 		for _, b := range batch {
-			c.Write(b)
+			c.WriteRecycle(b)
 		}
 		c.Command(&messages.ResumeReading{})
 	}

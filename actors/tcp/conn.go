@@ -575,13 +575,14 @@ func (c *connection) resumeReading(ctx actor.Context, credits int) {
 
 // write queues a Write unless it would pass the high-water mark.
 func (c *connection) write(ctx actor.Context, m *tcpmsg.Write) {
-	c.writeData(ctx, c.origin, m.Data, m.Ack, m)
+	c.writeData(ctx, c.origin, m.Data, m.Ack, m, false)
 }
 
 // writeData is write without the need for a *tcpmsg.Write: the behaviour's
 // writes build one (cmd) only when they are refused. Answers go to to, the
-// handler when nil.
-func (c *connection) writeData(ctx actor.Context, to *actor.PID, data []byte, ack any, cmd *tcpmsg.Write) {
+// handler when nil. With recycle, data came from the stream's OnData and is
+// given back to its pool once the kernel took all of it at once.
+func (c *connection) writeData(ctx actor.Context, to *actor.PID, data []byte, ack any, cmd *tcpmsg.Write, recycle bool) {
 	if to == nil {
 		to = c.handler
 	}
@@ -625,6 +626,11 @@ func (c *connection) writeData(ctx actor.Context, to *actor.PID, data []byte, ac
 		c.queued += len(data) - direct
 		c.total += int64(len(data))
 		c.touch()
+		if recycle && direct == len(data) {
+			if r, ok := c.s.(transports.Recycler); ok {
+				r.Recycle(data)
+			}
+		}
 		if direct > 0 {
 			c.sent += int64(direct)
 			c.bytesOut += int64(direct)

@@ -155,7 +155,13 @@ func directServer() (*echoServer, error) {
 			open[s] = struct{}{}
 			mu.Unlock()
 			s.Start(transports.StreamFuncs{
-				Data: func(b []byte) { _ = s.Write(b) },
+				// Written from the loop and, once the kernel took it
+				// all, back to the read buffers' pool.
+				Data: func(b []byte) {
+					if n, err := s.(transports.DirectWriter).WriteDirect(b); err == nil && n == len(b) {
+						s.(transports.Recycler).Recycle(b)
+					}
+				},
 				Closed: func(error) {
 					live.Add(-1)
 					mu.Lock()

@@ -85,6 +85,10 @@ func (s *stream) Write(b []byte) error {
 	return err
 }
 
+// Recycle implements transports.Recycler: b goes back to the read
+// buffers' pool.
+func (s *stream) Recycle(b []byte) { putBuf(b) }
+
 // WriteDirect implements transports.DirectWriter.
 func (s *stream) WriteDirect(b []byte) (int, error) { return s.write(b, true) }
 
@@ -313,7 +317,7 @@ func (s *stream) read() []byte {
 	defer s.mu.Unlock()
 	switch {
 	case n > 0:
-		data := make([]byte, n)
+		data := getBuf(n)
 		copy(data, buf[:n])
 		if n < len(buf) && !s.hup {
 			// A short read drained the socket; epoll reports new data.
