@@ -72,6 +72,7 @@ type evConn struct {
 	resumers        []*actor.PID
 
 	last     bool // the response written says Connection: close
+	draining bool // the server stops: the next response is the last
 	closing  bool // CloseWrite sent: lingering until the client closes
 	lingerAt time.Time
 	ended    bool // OnClosed seen
@@ -639,7 +640,7 @@ func (c *evConn) shutdown() {
 	if c.ended {
 		return
 	}
-	c.stop = true
+	c.stop, c.draining = true, true
 	c.cur = nil
 	if !c.busy && len(c.queue) == 0 {
 		_ = c.s.Close()

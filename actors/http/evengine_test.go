@@ -3,11 +3,15 @@ package http_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	nethttp "net/http"
+	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +23,7 @@ import (
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/certs"
 	"github.com/microstack-go/microstack/transports/evloop"
 	"github.com/microstack-go/microstack/transports/netconn"
 	"github.com/microstack-go/microstack/transports/sim"
@@ -176,16 +181,6 @@ func TestEventLoopEngineRefusesUnsupportedRoutes(t *testing.T) {
 	}
 }
 
-var (
-	_ = context.Background
-	_ = net.Dial
-	_ = messages.WriteAck{}
-	_ = transports.DialOptions{}
-	_ = netconn.New
-	_ = sim.New
-	_ = testkit.Eventually
-)
-
 // The malformed requests the net/http engine refuses are refused by the
 // event-loop engine too, over raw loopback sockets, and the server keeps
 // serving.
@@ -193,4 +188,339 @@ func TestEventLoopEngineRefusesMalformedRequests(t *testing.T) {
 	checkMalformed(t, onEventLoop(httpactor.Options{}), map[string]string{
 		"space before colon": "nbhttp's parser accepts whitespace between a field name and its colon (see the package documentation)",
 	})
+}
+
+// rawExchange writes raw to a new connection and reads n responses.
+func rawExchange(t *testing.T, addr netip.AddrPort, raw string, n int) ([]*nethttp.Response, []string, *bufio.Reader) {
+	t.Helper()
+	conn := rawConn(t, addr)
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resps, bodies, err := readResponses(br, n)
+	if len(resps) != n {
+		t.Fatalf("%d responses of %d: %v", len(resps), n, err)
+	}
+	return resps, bodies, br
+}
+
+// Connection: close is honoured (what follows is not answered); HTTP/1.0
+// closes unless it asks for keep-alive.
+func TestEventLoopEngineConnectionCloseAndHTTP10(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: echo}}}))
+
+	resps, bodies, br := rawExchange(t, addr, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n", 2)
+	if bodies[0] != "GET /a " || bodies[1] != "GET /b " || !resps[1].Close || !closedAfter(br) {
+		t.Fatalf("close: %q, close %v", bodies, resps[1].Close)
+	}
+
+	resps, bodies, br = rawExchange(t, addr, "GET /old HTTP/1.0\r\n\r\n", 1)
+	if bodies[0] != "GET /old " || resps[0].ProtoMinor != 1 || !closedAfter(br) {
+		t.Fatalf("HTTP/1.0: %q", bodies)
+	}
+
+	conn := rawConn(t, addr)
+	io.WriteString(conn, "GET /k1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /k2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	br = bufio.NewReader(conn)
+	resps, bodies, err := readResponses(br, 2)
+	if err != nil || bodies[0] != "GET /k1 " || bodies[1] != "GET /k2 " || resps[1].Header.Get("Connection") != "keep-alive" || resps[1].Close {
+		t.Fatalf("HTTP/1.0 keep-alive: %q %v %v", bodies, resps, err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if closedAfter(br) {
+		t.Fatal("HTTP/1.0 keep-alive connection closed")
+	}
+}
+
+func TestEventLoopEngineBodyLimitsAndExpectContinue(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{MaxBodyBytes: 10, Routes: []httpactor.Route{
+		{Pattern: "/big", Actor: echo, MaxBodyBytes: 20},
+		{Pattern: "/", Actor: echo},
+	}}))
+	cases := []struct {
+		name, raw string
+		status    int
+		body      string
+	}{
+		{"declared too large, expecting 100", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", 413, ""},
+		{"chunked too large", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n", 413, ""},
+		{"over the server's limit, within the route's", "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n0123456789abcde", 200, "POST /big 0123456789abcde"},
+		{"over the route's limit", "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 21\r\n\r\n0123456789abcde012345", 413, ""},
+		{"chunked within the limit", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", 200, "POST / abcde"},
+		{"unknown expectation", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: magic\r\n\r\nok", 417, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resps, bodies, br := rawExchange(t, addr, tc.raw, 1)
+			if resps[0].StatusCode != tc.status || (tc.body != "" && bodies[0] != tc.body) {
+				t.Fatalf("%d %q, want %d %q", resps[0].StatusCode, bodies[0], tc.status, tc.body)
+			}
+			if tc.status >= 400 && !closedAfter(br) {
+				t.Fatal("connection left open after a refused body")
+			}
+		})
+	}
+	// Small, with Expect: 100-continue: 100 first, then the answer.
+	conn := rawConn(t, addr)
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("expected 100 Continue, got %q %v", line, err)
+	}
+	br.ReadString('\n')
+	io.WriteString(conn, "ok")
+	if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "POST / ok" {
+		t.Fatalf("after 100: %v %v", bodies, err)
+	}
+}
+
+// A handler that does not answer in time gets 504, its late answer is
+// dropped and the next request on the connection gets its own; a stopped
+// handler gets 503; past MaxInFlight, 503 at once.
+func TestEventLoopEngineHandlerTimeoutStoppedHandlerAndInFlightBound(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	late := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if req, ok := ctx.Message().(*httpmsg.Request); ok {
+			to := req.ReplyTo
+			time.AfterFunc(400*time.Millisecond, func() { system.Root.Send(to, &httpmsg.Response{Body: []byte("late")}) })
+		}
+	}))
+	stopActor(t, system, late)
+	gone := system.Root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
+	_ = system.Root.StopFuture(gone).Wait()
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{
+		HandlerTimeout: 150 * time.Millisecond,
+		MaxInFlight:    1,
+		Routes: []httpactor.Route{
+			{Pattern: "/late", Actor: late},
+			{Pattern: "/gone", Actor: gone},
+			{Pattern: "/", Actor: echo},
+		},
+	}))
+	conn := rawConn(t, addr)
+	io.WriteString(conn, "GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+	// While /late waits, the one request in flight, another is refused.
+	time.Sleep(50 * time.Millisecond)
+	if resps, _, _ := rawExchange(t, addr, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n", 1); resps[0].StatusCode != 503 || resps[0].Header.Get("Retry-After") == "" {
+		t.Fatalf("past MaxInFlight: %d", resps[0].StatusCode)
+	}
+	br := bufio.NewReader(conn)
+	resps, _, err := readResponses(br, 1)
+	if err != nil || resps[0].StatusCode != 504 {
+		t.Fatalf("silent handler: %v %v", resps, err)
+	}
+	io.WriteString(conn, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(400 * time.Millisecond) // the late answer comes meanwhile
+	io.WriteString(conn, "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
+	resps, bodies, err := readResponses(br, 2)
+	if err != nil || bodies[0] != "GET /after " || resps[1].StatusCode != 503 {
+		t.Fatalf("after 504: %v %q %v", resps, bodies, err)
+	}
+}
+
+func TestEventLoopEngineStreamsResponses(t *testing.T) {
+	system, _ := newSystem(t)
+	probe := testkit.NewProbe(t, system)
+	handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *httpmsg.Request:
+			ctx.Send(m.ReplyTo, &httpmsg.StreamResponse{Header: nethttp.Header{"Trailer": {"X-Sum"}}})
+			for i := range 3 {
+				ctx.Request(m.ReplyTo, &httpmsg.WriteBody{Data: fmt.Appendf(nil, "part%d;", i), Ack: i})
+			}
+			ctx.Request(m.ReplyTo, &httpmsg.EndResponse{Trailer: nethttp.Header{"X-Sum": {"3"}}})
+			ctx.Request(m.ReplyTo, &httpmsg.WriteBody{Data: []byte("too late")})
+		case *messages.WriteAck, *messages.CommandFailed:
+			ctx.Send(probe.PID, m)
+		}
+	}))
+	stopActor(t, system, handler)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/stream", Actor: handler}}}))
+	resps, bodies, _ := rawExchange(t, addr, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	if !slicesEqual(resps[0].TransferEncoding, []string{"chunked"}) || bodies[0] != "part0;part1;part2;" || resps[0].Trailer.Get("X-Sum") != "3" {
+		t.Fatalf("streamed: %v %q trailer %v", resps[0].TransferEncoding, bodies[0], resps[0].Trailer)
+	}
+	var acks []any
+	for range 4 {
+		e, ok := probe.Next(0)
+		if !ok {
+			t.Fatalf("acks %v, and no more", acks)
+		}
+		switch m := e.Message.(type) {
+		case *messages.WriteAck:
+			acks = append(acks, m.Ack)
+		case *messages.CommandFailed:
+			if !errors.Is(m.Err, httpmsg.ErrNoResponse) {
+				t.Fatalf("write after the end: %v", m.Err)
+			}
+		}
+	}
+	if fmt.Sprint(acks) != "[0 1 2]" {
+		t.Fatalf("acks %v", acks)
+	}
+	// To an HTTP/1.0 client the body ends with the connection.
+	resps, bodies, br := rawExchange(t, addr, "GET /stream HTTP/1.0\r\n\r\n", 1)
+	if len(resps[0].TransferEncoding) != 0 || bodies[0] != "part0;part1;part2;" || !closedAfter(br) {
+		t.Fatalf("HTTP/1.0 stream: %v %q", resps[0].TransferEncoding, bodies[0])
+	}
+}
+
+// A client that sends half a header, or stays idle, is closed by the
+// timeouts.
+func TestEventLoopEngineClosesSlowAndIdleClients(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{
+		ReadHeaderTimeout: 200 * time.Millisecond,
+		IdleTimeout:       200 * time.Millisecond,
+		Routes:            []httpactor.Route{{Pattern: "/", Actor: echo}},
+	}))
+	slow := rawConn(t, addr)
+	io.WriteString(slow, "GET / HTTP/1.1\r\nHost: x\r\n")
+	_, _, idle := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	for _, c := range []io.Reader{slow, idle} {
+		if _, err := io.ReadAll(c); err != nil && isTimeout(err) {
+			t.Fatal("connection not closed by the server")
+		}
+	}
+}
+
+// The engine serves TLS on the simulated network: the request carries the
+// connection's TLS state.
+func TestEventLoopEngineOnSimulatedNetworkWithTLS(t *testing.T) {
+	cert, err := certs.SelfSigned(certs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	net1 := sim.New(sim.Config{Seed: 7, Link: sim.LinkConfig{Latency: time.Millisecond}})
+	srvHost := net1.AddHost("server", netip.MustParseAddr("10.0.0.1"))
+	cliHost := net1.AddHost("client", netip.MustParseAddr("10.0.0.2"))
+	system, _ := newSystem(t)
+	handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if req, ok := ctx.Message().(*httpmsg.Request); ok {
+			ctx.Respond(&httpmsg.Response{Body: fmt.Appendf(nil, "%s %s tls=%v", req.Path, req.Body, req.TLS != nil)})
+		}
+	}))
+	stopActor(t, system, handler)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{
+		Network:   srvHost,
+		Endpoints: []httpactor.Endpoint{{Addr: netip.MustParseAddrPort("10.0.0.1:443"), TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}},
+		Routes:    []httpactor.Route{{Pattern: "/", Actor: handler}},
+	}))
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	tr := &nethttp.Transport{DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		s, err := cliHost.Dial(ctx, addr, transports.DialOptions{TLS: &tls.Config{RootCAs: pool, ServerName: leaf.DNSNames[0]}})
+		if err != nil {
+			return nil, err
+		}
+		return netconn.New(s, 0)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &nethttp.Client{Transport: tr, Timeout: 10 * time.Second}
+	for i := range 3 {
+		resp, err := c.Post(fmt.Sprintf("https://server/sim/%d", i), "text/plain", strings.NewReader("over sim"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("/sim/%d over sim tls=true", i); string(b) != want {
+			t.Fatalf("%q, want %q", b, want)
+		}
+	}
+}
+
+// Middleware sees every request before its actor: it may answer (401), or
+// set header fields that the actor's response carries.
+func TestEventLoopEngineRunsMiddleware(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	token := func(pattern string, next nethttp.Handler) nethttp.Handler {
+		return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+			w.Header().Set("X-Route", pattern)
+			if r.Header.Get("Authorization") != "Bearer secret" {
+				nethttp.Error(w, "unauthorized", nethttp.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{
+		Middleware: []httpactor.Middleware{token},
+		Routes:     []httpactor.Route{{Pattern: "GET /items/{id}", Actor: echo}},
+	}))
+	resps, bodies, _ := rawExchange(t, addr, "GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\n\r\n", 2)
+	if resps[0].StatusCode != 401 || strings.TrimSpace(bodies[0]) != "unauthorized" {
+		t.Fatalf("without a token: %d %q", resps[0].StatusCode, bodies[0])
+	}
+	if resps[1].StatusCode != 200 || bodies[1] != "GET /items/2 " || resps[1].Header.Get("X-Route") != "GET /items/{id}" || resps[1].Header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("with a token: %d %q %v", resps[1].StatusCode, bodies[1], resps[1].Header)
+	}
+}
+
+// Connections cost no goroutine: a hundred kept-alive connections leave the
+// goroutine count where it was.
+func TestEventLoopEngineHasNoGoroutinePerConnection(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: echo}}}))
+	rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1) // the loops are up
+	before := runtime.NumGoroutine()
+	for range 100 {
+		rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	}
+	if after := runtime.NumGoroutine(); after > before+10 {
+		t.Fatalf("%d goroutines with 100 more connections, %d before", after, before)
+	}
+}
+
+// Stopping the server answers the request in progress, closes the idle
+// connections and returns once every connection has ended.
+func TestEventLoopEngineDrainsOnStop(t *testing.T) {
+	system, _ := newSystem(t)
+	slow := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if req, ok := ctx.Message().(*httpmsg.Request); ok {
+			to := req.ReplyTo
+			time.AfterFunc(200*time.Millisecond, func() { system.Root.Send(to, &httpmsg.Response{Body: []byte("done")}) })
+		}
+	}))
+	stopActor(t, system, slow)
+	pid, addr := startServer(t, system, onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: slow}}}))
+	_, _, idle := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	busy := rawConn(t, addr)
+	io.WriteString(busy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { _ = system.Root.StopFuture(pid).Wait(); close(stopped) }()
+	br := bufio.NewReader(busy)
+	resps, bodies, err := readResponses(br, 1)
+	if err != nil || bodies[0] != "done" || !resps[0].Close {
+		t.Fatalf("request in progress: %v %q", err, bodies)
+	}
+	if !closedAfter(br) || !closedAfter(idle) {
+		t.Fatal("connections left open")
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not stop")
+	}
+	if _, err := net.DialTimeout("tcp", addr.String(), time.Second); err == nil {
+		t.Fatal("still accepting")
+	}
 }

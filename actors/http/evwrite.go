@@ -151,7 +151,7 @@ func closes(h nethttp.Header) bool {
 // appendConnection ends the head with the connection's fate: closed after
 // a last request, kept alive (said explicitly to an HTTP/1.0 client).
 func (c *evConn) appendConnection(b []byte, r *evRequest, h nethttp.Header) []byte {
-	if !r.keepAlive || closes(h) {
+	if !r.keepAlive || c.draining || closes(h) {
 		c.stop, c.last = true, true
 		return append(b, "Connection: close\r\n"...)
 	}
