@@ -10,6 +10,7 @@ declare -A need=(
   [ip]=iproute2
   [chromium]=chromium
   [turnserver]=coturn
+  [wrk]=wrk
 )
 
 missing=()

@@ -51,6 +51,50 @@
 // goroutine and a copy of the bytes per connection; Options.AllowAmbiguousFraming
 // turns it off.
 //
+// # Event-loop engine
+//
+// Options.Engine = EngineEventLoop serves the actor routes without net/http's
+// server: each connection is a transports.StreamHandler whose OnData feeds
+// the bytes, as they arrive, to the HTTP/1.1 parser of
+// github.com/lesismal/nbio (package nbhttp; a well-kept parser, fed here
+// without nbio's own event loops), which builds each request. The request is
+// routed by a net/http ServeMux (the same patterns, 404, 405 and redirects,
+// Middleware run before the actor is asked) and sent to the route's actor as
+// an *httpmsg.Request, with the connection's reply process (a protoactor
+// Process, not an actor) as sender and ReplyTo; the answer is written to the
+// stream from the handler's own goroutine, with no mailbox hop back. With
+// transports/evloop as Network no goroutine belongs to a connection or a
+// request: the event loops read, the handler's goroutine writes, and one
+// sweeper goroutine per server applies the timeouts (within a quarter of the
+// shortest one). Response buffers come from a pool and go back when the
+// stream reports them written. It works on any transports.Network: the
+// operating system's, the simulated one, TLS endpoints.
+//
+// It keeps connections alive (HTTP/1.0 ones when asked), answers pipelined
+// requests in order (handing them to actors one at a time, as net/http
+// does), reads Content-Length and chunked bodies (with trailers) up to the
+// body limits, bounds the header block (431), answers Expect: 100-continue,
+// and refuses with 400 and a close a request with both Content-Length and
+// Transfer-Encoding, a repeated Content-Length or Host, a missing Host, bare
+// LF line ends, obs-fold, invalid field names or values, and an invalid
+// target or version (505 for a version other than 1.x). A handler that does
+// not answer within HandlerTimeout yields 504 (its late answer is dropped),
+// a stopped one 503, as does a server with MaxInFlight requests at actors;
+// streamed responses (StreamResponse, WriteBody with acknowledgements and
+// the high-water mark, EndResponse) work as under net/http.
+//
+// What it does not do yet: it serves only Actor routes (a server with a
+// Handler, Dir or WebSocket route fails to start with ErrUnsupportedRoute);
+// there are no session actors, so Request.Session is nil, no
+// SessionOpened or SessionClosed is sent and CloseSession has no target
+// (sessions are counted in the server's inspect entry); a trailer field is
+// read only when the request's Trailer header declares it; the parser takes
+// a field name followed by whitespace before its colon ("X-A : a") as the
+// name without it, where RFC 9112 asks for 400; middleware runs before the
+// actor is asked, so what it does after next returns does not reach the
+// response (header fields it sets before calling next do);
+// AllowAmbiguousFraming has no effect (framing is always checked).
+//
 // # Client
 //
 // The client actor (ClientProps, ClientChildSpec) speaks to one origin with
