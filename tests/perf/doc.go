@@ -5,6 +5,7 @@
 //	go test ./tests/perf -run '^$' -bench Echo -benchtime 1x      # TCP echo: actors on evloop and osnet vs raw Go
 //	go test ./tests/perf -run '^$' -bench Idle -benchtime 1x      # RSS per idle connection
 //	go test ./tests/perf -run '^$' -bench Chain -benchtime 1x     # chain start, Restart of 1,000 actors, round trip
+//	go test ./tests/perf -run '^$' -bench HTTP -benchtime 1x      # HTTP hello from wrk: actor routes vs net/http
 //
 // Every echo server runs in a child process of its own (the test binary run
 // again) and every load generator (package loadgen) in another, so that a
