@@ -19,6 +19,7 @@ import (
 	"github.com/microstack-go/microstack/actors/store"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/storemsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 )
 
@@ -79,26 +80,41 @@ func untilStopped(writers int, d time.Duration, f func(i int64) error) (int64, t
 	return next.Load() - int64(writers), elapsed, nil
 }
 
+// benchStore spawns a store as a chain (package runtime) would: on an
+// actor system with an inspect registry, whose entry it returns, and a
+// dispatch pool.
+func benchStore(opts store.Options) (*actor.ActorSystem, *actor.PID, *inspect.Entry, func(), error) {
+	quiet := slog.New(slog.DiscardHandler)
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	pool := dispatch.NewPool(dispatch.Options{})
+	dispatch.Install(sys, pool)
+	reg := inspect.NewRegistry(nil)
+	inspect.Install(sys, reg)
+	closeAll := func() { sys.Shutdown(); pool.Close() }
+	pid, err := inspect.Spawn(sys.Root, store.Props(opts), "store", store.Kind, nil)
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, nil, err
+	}
+	stop := func() { _ = sys.Root.StopFuture(pid).Wait(); closeAll() }
+	if _, err := sys.Root.RequestFuture(pid, &storemsg.Has{Key: []byte("warm")}, wait).Result(); err != nil {
+		stop()
+		return nil, nil, nil, nil, err
+	}
+	return sys, pid, reg.Lookup(pid.Id), stop, nil
+}
+
 // throughActor puts through a store actor from writers goroutines, each
 // waiting for its acknowledgement (RequestFuture) before its next put, as
 // the agent's callers do.
 func throughActor(opts store.Options, writers int) putSide {
 	return func(dir string, d time.Duration) (putSample, error) {
 		opts.Dir = dir
-		quiet := slog.New(slog.DiscardHandler)
-		sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-		defer sys.Shutdown()
-		reg := inspect.NewRegistry(nil)
-		inspect.Install(sys, reg)
-		pid, err := inspect.Spawn(sys.Root, store.Props(opts), "store", store.Kind, nil)
+		sys, pid, e, closeStore, err := benchStore(opts)
 		if err != nil {
 			return putSample{}, err
 		}
-		defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
-		if _, err := sys.Root.RequestFuture(pid, &storemsg.Has{Key: []byte("warm")}, wait).Result(); err != nil {
-			return putSample{}, err
-		}
-		e := reg.Lookup(pid.Id)
+		defer closeStore()
 		commits0, cpu0 := e.Counter("commits"), cpuTime()
 		n, el, err := untilStopped(writers, d, func(i int64) error {
 			res, err := sys.Root.RequestFuture(pid, &storemsg.Put{Key: benchKey(i), Value: benchValue}, wait).Result()
@@ -118,20 +134,11 @@ func throughActor(opts store.Options, writers int) putSide {
 func streamThroughActor(opts store.Options, window int) putSide {
 	return func(dir string, d time.Duration) (putSample, error) {
 		opts.Dir = dir
-		quiet := slog.New(slog.DiscardHandler)
-		sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-		defer sys.Shutdown()
-		reg := inspect.NewRegistry(nil)
-		inspect.Install(sys, reg)
-		pid, err := inspect.Spawn(sys.Root, store.Props(opts), "store", store.Kind, nil)
+		sys, pid, e, closeStore, err := benchStore(opts)
 		if err != nil {
 			return putSample{}, err
 		}
-		defer func() { _ = sys.Root.StopFuture(pid).Wait() }()
-		if _, err := sys.Root.RequestFuture(pid, &storemsg.Has{Key: []byte("warm")}, wait).Result(); err != nil {
-			return putSample{}, err
-		}
-		e := reg.Lookup(pid.Id)
+		defer closeStore()
 		commits0, cpu0 := e.Counter("commits"), cpuTime()
 		w := &streamer{store: pid, window: window, done: make(chan error, 1)}
 		start := time.Now()

@@ -6,7 +6,10 @@
 // Writes are durable by default: Put, Delete and Batch are answered once
 // their bytes are synced to disk. The actor batches the writes that arrive
 // while a commit is in flight into the next commit (group commit), so many
-// concurrent writers share one fsync instead of paying one each. Reads,
+// concurrent writers share one fsync instead of paying one each; when the
+// writers it has just answered are likely to write again, the next commit
+// waits for them (about one commit's time at most) rather than leave
+// without them. Reads,
 // commits, backups and garbage collection run in goroutines the actor owns;
 // Receive never waits on the disk. When the actor stops or restarts it
 // commits what it had accepted, waits for those goroutines and closes the
@@ -35,6 +38,7 @@ import (
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/runtime/clock"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
 )
@@ -42,10 +46,19 @@ import (
 // Kind is the store actor's kind in the runtime's tree.
 const Kind = "store"
 
-// Props returns the props of a store actor configured by opts.
+// Props returns the props of a store actor configured by opts. The store's
+// mailbox runs on the actor system's dispatch.Pool when it has one (a
+// chain installs one): a store hears from many writers, and protoactor's
+// default of a fresh goroutine per mailbox activation, with the growth of
+// its stack, cost more than handling the put.
 func Props(opts Options) *actor.Props {
 	opts = opts.withDefaults()
-	return actor.PropsFromProducer(func() actor.Actor { return &storeActor{opts: opts} })
+	return actor.PropsFromProducer(func() actor.Actor { return &storeActor{opts: opts} },
+		actor.WithSpawnFunc(spawnOnPool))
+}
+
+func spawnOnPool(system *actor.ActorSystem, id string, props *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
+	return actor.DefaultSpawner(system, id, dispatch.Props(system, props), parent)
 }
 
 // ChildSpec returns a supervisor child spec that runs a store actor named
