@@ -23,6 +23,7 @@ import (
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/runtime/clock"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
 )
@@ -253,6 +254,20 @@ func TestCommitsDoNotWaitForWritersThatLeft(t *testing.T) {
 		for i := range 5 {
 			must[*storemsg.Stored](t, sys, pid, &storemsg.Put{Key: []byte(fmt.Sprintf("alone%d/%d", round, i)), Value: []byte("v")})
 		}
+	}
+}
+
+func TestStoreRunsOnTheSystemsDispatchPool(t *testing.T) {
+	sys := newSystem(t)
+	pool := dispatch.NewPool(dispatch.Options{})
+	t.Cleanup(pool.Close)
+	dispatch.Install(sys, pool)
+	pid := spawn(t, sys, store.Options{InMemory: true})
+	for i := range 20 {
+		must[*storemsg.Stored](t, sys, pid, &storemsg.Put{Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte("v")})
+	}
+	if pool.Stats().Started == 0 {
+		t.Fatal("the store's mailbox never ran on the pool")
 	}
 }
 
