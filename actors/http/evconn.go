@@ -37,6 +37,9 @@ type evConn struct {
 	local  netip.AddrPort
 	raddr  string
 	tls    *tls.ConnectionState
+	// The stream's optional interfaces, when it has them.
+	direct   transports.DirectWriter
+	recycler transports.Recycler
 
 	mu       sync.Mutex
 	cur      *evRequest // being parsed
@@ -47,7 +50,7 @@ type evConn struct {
 	readOff  bool // reading suspended: the queue or the unwritten bytes are full
 	started  time.Time
 	active   time.Time // last request answered (or accept): for the idle timeout
-	now      time.Time // of the current OnData
+	now      time.Time // of the current event (OnData, a reply, a sweep)
 
 	// The request with its handler actor.
 	busy      bool
@@ -140,6 +143,8 @@ func newEvConn(ev *evServer, s transports.Stream) *evConn {
 	now := time.Now()
 	c := &evConn{ev: ev, s: s, remote: s.RemoteAddr(), local: s.LocalAddr(), tls: s.TLS(), active: now}
 	c.raddr = c.remote.String()
+	c.direct, _ = s.(transports.DirectWriter)
+	c.recycler, _ = s.(transports.Recycler)
 	c.p = nbhttp.NewParser(nil, ev.hdrLimit, c, false, nil)
 	c.register()
 	return c
@@ -172,10 +177,19 @@ func (c *evConn) OnData(b []byte) {
 	c.mu.Lock()
 	defer c.unlock()
 	if c.stop || c.ended {
+		if c.recycler != nil {
+			c.recycler.Recycle(b)
+		}
 		return // a refused request, a close asked: the rest is dropped
 	}
 	c.now = time.Now()
-	if err := c.p.Parse(b); err != nil && !c.stop {
+	err := c.p.Parse(b)
+	if c.recycler != nil {
+		// The parser copies what it keeps (strings, a partial token) and
+		// the body is appended to the request: b is no longer used.
+		c.recycler.Recycle(b)
+	}
+	if err != nil && !c.stop {
 		c.fail(c.parseStatus(err), err.Error())
 	}
 	c.next()
@@ -214,7 +228,9 @@ func (c *evConn) OnWritten(n int) {
 	c.mu.Lock()
 	defer c.unlock()
 	c.written += int64(n)
-	c.waitingSince = time.Now()
+	if c.queued > c.written {
+		c.waitingSince = time.Now() // progress, not done
+	}
 	i := 0
 	for ; i < len(c.outs) && c.outs[i].end <= c.written; i++ {
 		putOut(c.outs[i].b)
@@ -559,14 +575,14 @@ func (c *evConn) done() {
 		c.inflight = false
 		c.ev.inflight.Add(-1)
 	}
-	c.active = time.Now()
+	c.active = c.now
 }
 
 // closeWrite ends our side once the responses are sent, and lingers for
 // the client's close (see lingerTimeout).
 func (c *evConn) closeWrite() {
 	c.closing = true
-	c.lingerAt = time.Now().Add(lingerTimeout)
+	c.lingerAt = c.now.Add(lingerTimeout)
 	if err := c.s.CloseWrite(); err != nil {
 		_ = c.s.Close()
 	}
@@ -599,6 +615,7 @@ func (c *evConn) setReading(on bool) {
 func (c *evConn) check(now time.Time) {
 	c.mu.Lock()
 	defer c.unlock()
+	c.now = now
 	o := c.ev.sh.opts
 	switch {
 	case c.ended:
@@ -637,6 +654,7 @@ func (c *evConn) check(now time.Time) {
 func (c *evConn) shutdown() {
 	c.mu.Lock()
 	defer c.unlock()
+	c.now = time.Now()
 	if c.ended {
 		return
 	}
@@ -670,6 +688,7 @@ func (p evReply) Stop(*actor.PID) {}
 func (c *evConn) onReply(pid *actor.PID, msg any, sender *actor.PID) {
 	c.mu.Lock()
 	defer c.unlock()
+	c.now = time.Now()
 	if c.ended || pid.Id != c.reply.Id {
 		// The request is over (504, closed connection).
 		c.refuse(sender, msg, httpmsg.ErrNoResponse)

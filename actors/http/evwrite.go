@@ -4,7 +4,6 @@ import (
 	nethttp "net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"golang.org/x/net/http/httpguts"
@@ -78,7 +77,8 @@ func putOut(b *[]byte) {
 }
 
 // write hands b to the stream; a pooled buffer returns to the pool once
-// OnWritten covers it.
+// the stream is done with it: at once when a DirectWriter took it all,
+// else when OnWritten covers it.
 func (c *evConn) write(b []byte, pooled *[]byte) {
 	if len(b) == 0 || c.ended {
 		if pooled != nil {
@@ -86,18 +86,30 @@ func (c *evConn) write(b []byte, pooled *[]byte) {
 		}
 		return
 	}
-	if err := c.s.Write(b); err != nil {
+	took := 0
+	var err error
+	if c.direct != nil {
+		took, err = c.direct.WriteDirect(b)
+	} else {
+		err = c.s.Write(b)
+	}
+	if err != nil {
 		if pooled != nil {
 			putOut(pooled)
 		}
 		return
 	}
 	if c.queued == c.written {
-		c.waitingSince = time.Now()
+		c.waitingSince = c.now
 	}
 	c.queued += int64(len(b))
+	c.written += int64(took) // OnWritten reports only the rest
 	if pooled != nil {
-		c.outs = append(c.outs, evOut{end: c.queued, b: pooled})
+		if took == len(b) {
+			putOut(pooled)
+		} else {
+			c.outs = append(c.outs, evOut{end: c.queued, b: pooled})
+		}
 	}
 }
 
@@ -164,7 +176,7 @@ func (c *evConn) appendConnection(b []byte, r *evRequest, h nethttp.Header) []by
 // writeFull writes a whole response to r.
 func (c *evConn) writeFull(r *evRequest, status int, h nethttp.Header, body []byte, extra nethttp.Header) {
 	status = statusOrOK(status)
-	now := time.Now()
+	now := c.now
 	bp := getOut()
 	b := appendHead((*bp)[:0], status, h, extra)
 	bodyAllowed := status >= 200 && status != nethttp.StatusNoContent && status != nethttp.StatusNotModified
@@ -218,7 +230,7 @@ func (c *evConn) streamHead(m *httpmsg.StreamResponse) {
 	status := statusOrOK(m.Status)
 	bp := getOut()
 	b := appendHead((*bp)[:0], status, m.Header, c.extra)
-	b = append(b, c.ev.dateHeader(time.Now())...)
+	b = append(b, c.ev.dateHeader(c.now)...)
 	if r.minor == 0 {
 		r.keepAlive = false
 	} else if !r.head {
@@ -229,7 +241,7 @@ func (c *evConn) streamHead(m *httpmsg.StreamResponse) {
 	*bp = b
 	c.write(b, bp)
 	c.streaming = true
-	c.deadline = time.Now().Add(c.ev.sh.opts.HandlerTimeout)
+	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
 }
 
 // streamBody writes one part of a streamed body as a chunk, unless the
@@ -244,7 +256,7 @@ func (c *evConn) streamBody(m *httpmsg.WriteBody, to *actor.PID) {
 		}
 		return
 	}
-	c.deadline = time.Now().Add(c.ev.sh.opts.HandlerTimeout)
+	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
 	if len(m.Data) > 0 && !c.req.head {
 		if c.req.minor == 0 {
 			c.write(m.Data, nil)
