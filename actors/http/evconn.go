@@ -47,6 +47,7 @@ type evConn struct {
 	inBody   bool       // cur's header is complete
 	stop     bool       // parse no more requests: the connection ends once the queue is answered
 	queue    []*evRequest
+	qbuf     [4]*evRequest // the queue's first array, reused when it empties
 	readOff  bool // reading suspended: the queue or the unwritten bytes are full
 	started  time.Time
 	active   time.Time // last request answered (or accept): for the idle timeout
@@ -490,7 +491,8 @@ func (c *evConn) next() {
 		}
 	}
 	if len(c.queue) == 0 || c.last {
-		c.queue = nil
+		clear(c.queue)
+		c.queue = c.qbuf[:0]
 	}
 	if c.stop && !c.busy && len(c.queue) == 0 && !c.closing && !c.ended {
 		c.closeWrite()
