@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	benchRounds   = flag.Int("store.rounds", 3, "times each side of a put comparison is measured, alternating")
+	benchRounds   = flag.Int("store.rounds", 5, "times each side of a put comparison is measured, alternating")
 	benchDuration = flag.Duration("store.duration", time.Second, "length of one measurement")
 	benchOnly     = flag.String("store.only", "", "run only the comparisons whose name contains this")
 )
@@ -56,7 +56,8 @@ func untilStopped(writers int, d time.Duration, f func(i int64) error) (int64, t
 	var next atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	var firstErr atomic.Value
+	var once sync.Once
+	var firstErr error
 	start := time.Now()
 	timer := time.AfterFunc(d, func() { stop.Store(true) })
 	defer timer.Stop()
@@ -66,7 +67,7 @@ func untilStopped(writers int, d time.Duration, f func(i int64) error) (int64, t
 			defer wg.Done()
 			for !stop.Load() {
 				if err := f(next.Add(1)); err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					once.Do(func() { firstErr = err })
 					return
 				}
 			}
@@ -74,10 +75,10 @@ func untilStopped(writers int, d time.Duration, f func(i int64) error) (int64, t
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	if err, ok := firstErr.Load().(error); ok {
-		return 0, 0, err
+	if firstErr != nil {
+		return 0, 0, firstErr
 	}
-	return next.Load() - int64(writers), elapsed, nil
+	return next.Load(), elapsed, nil
 }
 
 // benchStore spawns a store as a chain (package runtime) would: on an
@@ -149,7 +150,7 @@ func streamThroughActor(opts store.Options, window int) putSide {
 		select {
 		case err = <-w.done:
 		case <-time.After(d + wait):
-			err = errors.New("stream writer: no end")
+			return putSample{}, errors.New("stream writer: no end")
 		}
 		el := time.Since(start)
 		return putSample{puts: w.acked, elapsed: el, cpu: cpuTime() - cpu0, commits: e.Counter("commits") - commits0}, err
@@ -180,10 +181,18 @@ func (w *streamer) Receive(ctx actor.Context) {
 		case !w.stop.Load():
 			w.put(ctx)
 		case w.inflight == 0:
-			w.done <- nil
+			w.finish(nil)
 		}
 	case *messages.CommandFailed:
-		w.done <- m.Err
+		w.finish(m.Err)
+	}
+}
+
+// finish reports the end once; done has room for one.
+func (w *streamer) finish(err error) {
+	select {
+	case w.done <- err:
+	default:
 	}
 }
 
@@ -236,10 +245,9 @@ func rawWriteBatch(dir string, d time.Duration) (putSample, error) {
 
 // putComparison is one line of the performance issue's store targets.
 type putComparison struct {
-	name, about      string
-	actor, raw       putSide
-	actorAs, rawAs   string
-	target, targetOf string
+	name, about    string
+	actor, raw     putSide
+	actorAs, rawAs string
 }
 
 var putComparisons = []putComparison{
