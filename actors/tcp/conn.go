@@ -14,6 +14,7 @@ import (
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
 	"github.com/microstack-go/microstack/runtime/clock"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/transports"
 )
@@ -105,6 +106,7 @@ type connection struct {
 	behSender *actor.PID
 	s         transports.Stream
 	ev        *events
+	mb        *dispatch.Mailbox // this actor's, when the listener made it
 
 	// reading
 	held      [][]byte
@@ -487,6 +489,7 @@ func (c *connection) open(ctx actor.Context) {
 	c.state = stOpen
 	c.suspended = c.sock.StartSuspended
 	c.ev = newEvents(c.s, ctx.ActorSystem().Root, ctx.Self())
+	c.ev.mb = c.mb
 	_, c.direct = c.s.(transports.DirectWriter)
 	if err := c.ev.start(c.sock.KeepOpenOnPeerClosed); err != nil {
 		c.ev = nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/transports"
 )
 
@@ -41,6 +42,11 @@ type events struct {
 	s    transports.Stream
 	root *actor.RootContext
 	self *actor.PID
+	// mb, when set, is the actor's mailbox: events are posted to it with
+	// PostHere, so that the transport's goroutine (an event loop) runs an
+	// idle actor itself. Transports call handlers with no lock held, and
+	// the connection actor does not block, so that is safe.
+	mb *dispatch.Mailbox
 
 	mu      sync.Mutex
 	inbox   int           // reads sent to the mailbox and not yet handled
@@ -70,13 +76,22 @@ func (e *events) OnData(b []byte) {
 	e.inbox++
 	e.apply()
 	e.mu.Unlock()
-	e.root.Send(e.self, &dataIn{e, b})
+	e.post(&dataIn{e, b})
 }
 
-func (e *events) OnWritten(n int) { e.root.Send(e.self, &writtenIn{e, n}) }
+// post delivers an event to the actor.
+func (e *events) post(msg any) {
+	if e.mb != nil {
+		e.mb.PostHere(msg)
+		return
+	}
+	e.root.Send(e.self, msg)
+}
+
+func (e *events) OnWritten(n int) { e.post(&writtenIn{e, n}) }
 
 func (e *events) OnClosed(err error) {
-	e.root.Send(e.self, &closedIn{e, err})
+	e.post(&closedIn{e, err})
 	e.mu.Lock()
 	e.closed = true
 	if e.done != nil {
@@ -102,7 +117,7 @@ func (e *events) waitClosed(d time.Duration) bool {
 	return wait(ch, d)
 }
 
-func (h halfOpenEvents) OnPeerClosed() { h.root.Send(h.self, &peerClosedIn{h.events}) }
+func (h halfOpenEvents) OnPeerClosed() { h.post(&peerClosedIn{h.events}) }
 
 // handled is called by the actor for each dataIn it took from its mailbox.
 func (e *events) handled() {

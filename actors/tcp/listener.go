@@ -123,6 +123,7 @@ type listener struct {
 	sock         *tcpmsg.SocketOptions      // shared by every connection
 	connProps    *actor.Props               // shared by every connection
 	next         atomic.Pointer[connection] // the connection connProps makes next
+	made         *connection                // made by connProps, waiting for its mailbox
 	accepted     int64
 	rejected     int64
 	acceptErrors int64
@@ -205,12 +206,18 @@ func (l *listener) started(ctx actor.Context) {
 	// producer at once, on this goroutine). Connections are stopped, never
 	// restarted, when they fail (see listenerProps), so the producer is
 	// not called again; if it were, it would make an idle connection.
+	// Its mailbox (made right after the actor, in the same Spawn) is a
+	// dispatch.Mailbox, which the connection's stream events post to with
+	// PostHere: a read is handled on the event loop's goroutine when the
+	// actor is idle, without waking another goroutine.
 	l.connProps = dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
-		if c := l.next.Swap(nil); c != nil {
-			return c
+		c := l.next.Swap(nil)
+		if c == nil {
+			c = &connection{}
 		}
-		return &connection{}
-	}))
+		l.made = c
+		return c
+	}, actor.WithMailbox(l.connMailbox)))
 	if b := l.opts.Bind; b != nil {
 		local := b.Local
 		if l.memo != nil {
@@ -355,8 +362,9 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 		sock: l.sock, register: l.opts.RegisterTimeout,
 	}
 	l.next.Store(&connection{opts: l.copts, acc: a})
-	_, err := inspect.Spawn(ctx, l.connProps, "", Kind, nil)
+	_, err := inspect.SpawnOwn(ctx, l.connProps, "", Kind, l.connMailbox)
 	l.next.Store(nil)
+	l.made = nil
 	if err != nil {
 		l.log.Error("connection actor did not start", "err", err)
 		_ = m.s.Abort()
@@ -368,6 +376,17 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 	l.accepted++
 	l.stats.Add("accepted", 1)
 	l.stats.Set("connections", int64(l.conns))
+}
+
+// connMailbox makes the mailbox of the connection connProps just made.
+// It runs in Spawn, on the listener's goroutine, before the actor starts.
+func (l *listener) connMailbox() actor.Mailbox {
+	mb := dispatch.NewMailbox()
+	if l.made != nil {
+		l.made.mb = mb
+		l.made = nil
+	}
+	return mb
 }
 
 func (l *listener) acceptError(m *acceptErrIn) {

@@ -306,12 +306,24 @@ func Of(ctx interface {
 // panics on messages.Crash (fault injection), whatever its own Receive does.
 // Without a registry in the system, Spawn is parent.SpawnNamed.
 func Spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer) (*actor.PID, error) {
+	return spawn(parent, props, name, kind, mailbox, false)
+}
+
+// SpawnOwn is Spawn for props that were configured with mailbox already
+// (actor.WithMailbox): without a registry the props are spawned as they
+// are, not copied, which matters for actors spawned by the thousand from
+// one shared props; with a registry it is Spawn.
+func SpawnOwn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer) (*actor.PID, error) {
+	return spawn(parent, props, name, kind, mailbox, true)
+}
+
+func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer, own bool) (*actor.PID, error) {
 	if name == "" {
 		name = kind + "-" + parent.ActorSystem().ProcessRegistry.NextId()
 	}
 	r := From(parent.ActorSystem())
 	if r == nil {
-		if mailbox != nil {
+		if mailbox != nil && !own {
 			props = props.Clone(actor.WithMailbox(mailbox))
 		}
 		return parent.SpawnNamed(props, name)
