@@ -48,7 +48,7 @@ type evConn struct {
 	stop     bool       // parse no more requests: the connection ends once the queue is answered
 	queue    []*evRequest
 	qbuf     [4]*evRequest // the queue's first array, reused when it empties
-	readOff  bool // reading suspended: the queue or the unwritten bytes are full
+	readOff  bool          // reading suspended: the queue or the unwritten bytes are full
 	started  time.Time
 	active   time.Time // last request answered (or accept): for the idle timeout
 	now      time.Time // of the current event (OnData, a reply, a sweep)
