@@ -524,3 +524,33 @@ func TestEventLoopEngineDrainsOnStop(t *testing.T) {
 		t.Fatal("still accepting")
 	}
 }
+
+// A client that pipelines thousands of requests before reading any answer
+// is held back by back-pressure, not buffered without bound, and gets every
+// answer in order.
+func TestEventLoopEngineHoldsBackAPipelineFlood(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{
+		HighWater: 16 << 10, LowWater: 4 << 10,
+		Routes: []httpactor.Route{{Pattern: "/", Actor: echo}},
+	}))
+	conn := rawConn(t, addr)
+	const n = 3000
+	go func() {
+		var raw strings.Builder
+		for i := range n {
+			fmt.Fprintf(&raw, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		}
+		_, _ = io.WriteString(conn, raw.String())
+	}()
+	time.Sleep(200 * time.Millisecond) // the server fills up and stops reading
+	br := bufio.NewReader(conn)
+	for i := range n {
+		resps, bodies, err := readResponses(br, 1)
+		if err != nil || resps[0].StatusCode != 200 || bodies[0] != fmt.Sprintf("GET /%d ", i) {
+			t.Fatalf("response %d: %v %q", i, err, bodies)
+		}
+	}
+}
