@@ -30,6 +30,7 @@ import (
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/rtcmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/supervisor"
 )
@@ -336,9 +337,9 @@ func (p *peer) remoteChannel(ctx actor.Context, dc *pion.DataChannel) {
 
 func (p *peer) spawnChannel(ctx actor.Context, dc *pion.DataChannel, handler *actor.PID, remote bool) {
 	p.channels++
-	props := actor.PropsFromProducer(func() actor.Actor {
+	props := dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
 		return &channel{dc: dc, pc: p.pc, handler: handler, remote: remote, opts: p.opts}
-	})
+	}))
 	name := "dc-" + strconv.Itoa(p.channels)
 	if _, err := inspect.Spawn(ctx, props, name, ChannelKind, nil); err != nil {
 		p.log.Error("webrtc: spawn channel", "label", dc.Label(), "err", err)
