@@ -124,6 +124,7 @@ type listener struct {
 	connProps    *actor.Props               // shared by every connection
 	next         atomic.Pointer[connection] // the connection connProps makes next
 	made         *connection                // made by connProps, waiting for its mailbox
+	madeMailbox  *dispatch.Mailbox          // the mailbox connProps made last
 	accepted     int64
 	rejected     int64
 	acceptErrors int64
@@ -210,14 +211,14 @@ func (l *listener) started(ctx actor.Context) {
 	// dispatch.Mailbox, which the connection's stream events post to with
 	// PostHere: a read is handled on the event loop's goroutine when the
 	// actor is idle, without waking another goroutine.
-	l.connProps = dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
+	l.connProps = inspect.Shared(dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
 		c := l.next.Swap(nil)
 		if c == nil {
 			c = &connection{}
 		}
 		l.made = c
 		return c
-	}, actor.WithMailbox(l.connMailbox)))
+	}, actor.WithMailbox(l.connMailbox))))
 	if b := l.opts.Bind; b != nil {
 		local := b.Local
 		if l.memo != nil {
@@ -362,9 +363,13 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 		sock: l.sock, register: l.opts.RegisterTimeout,
 	}
 	l.next.Store(&connection{opts: l.copts, acc: a})
-	_, err := inspect.SpawnOwn(ctx, l.connProps, "", Kind, l.connMailbox)
+	_, entry, err := inspect.SpawnShared(ctx, l.connProps, "", Kind)
 	l.next.Store(nil)
 	l.made = nil
+	if l.madeMailbox != nil {
+		entry.SetMailbox(l.madeMailbox)
+		l.madeMailbox = nil
+	}
 	if err != nil {
 		l.log.Error("connection actor did not start", "err", err)
 		_ = m.s.Abort()
@@ -382,6 +387,7 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 // It runs in Spawn, on the listener's goroutine, before the actor starts.
 func (l *listener) connMailbox() actor.Mailbox {
 	mb := dispatch.NewMailbox()
+	l.madeMailbox = mb
 	if l.made != nil {
 		l.made.mb = mb
 		l.made = nil

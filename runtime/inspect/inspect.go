@@ -98,10 +98,22 @@ type Entry struct {
 	mailbox   atomic.Pointer[actor.Mailbox]
 
 	mu       sync.Mutex
-	counters map[string]*atomic.Int64
-	names    []string
+	counters []*namedCounter // few per actor: a list costs less than a map
 	onStop   map[uint64]func()
 	hookSeq  uint64
+}
+
+type namedCounter struct {
+	name string
+	v    atomic.Int64
+}
+
+// SetMailbox records the actor's mailbox, whose length the entry reports,
+// for an actor spawned with SpawnShared. It is a no-op on a nil Entry.
+func (e *Entry) SetMailbox(mb actor.Mailbox) {
+	if e != nil {
+		e.mailbox.Store(&mb)
+	}
 }
 
 // Path returns the actor's path (its PID's Id).
@@ -116,16 +128,14 @@ func (e *Entry) Path() string {
 func (e *Entry) counter(name string) *atomic.Int64 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, ok := e.counters[name]
-	if !ok {
-		if e.counters == nil {
-			e.counters = make(map[string]*atomic.Int64)
+	for _, c := range e.counters {
+		if c.name == name {
+			return &c.v
 		}
-		c = new(atomic.Int64)
-		e.counters[name] = c
-		e.names = append(e.names, name)
 	}
-	return c
+	c := &namedCounter{name: name}
+	e.counters = append(e.counters, c)
+	return &c.v
 }
 
 // Add adds delta to the named counter. It is a no-op on a nil Entry.
@@ -151,12 +161,13 @@ func (e *Entry) Counter(name string) int64 {
 		return 0
 	}
 	e.mu.Lock()
-	c := e.counters[name]
-	e.mu.Unlock()
-	if c == nil {
-		return 0
+	defer e.mu.Unlock()
+	for _, c := range e.counters {
+		if c.name == name {
+			return c.v.Load()
+		}
 	}
-	return c.Load()
+	return 0
 }
 
 // SetState records the actor's state. It is a no-op on a nil Entry.
@@ -223,10 +234,10 @@ func (e *Entry) Info() Info {
 		in.Mailbox = (*mb).UserMessageCount()
 	}
 	e.mu.Lock()
-	if len(e.names) > 0 {
-		in.Counters = make(map[string]int64, len(e.names))
-		for _, n := range e.names {
-			in.Counters[n] = e.counters[n].Load()
+	if len(e.counters) > 0 {
+		in.Counters = make(map[string]int64, len(e.counters))
+		for _, c := range e.counters {
+			in.Counters[c.name] = c.v.Load()
 		}
 	}
 	e.mu.Unlock()
@@ -306,24 +317,93 @@ func Of(ctx interface {
 // panics on messages.Crash (fault injection), whatever its own Receive does.
 // Without a registry in the system, Spawn is parent.SpawnNamed.
 func Spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer) (*actor.PID, error) {
-	return spawn(parent, props, name, kind, mailbox, false)
+	return spawn(parent, props, name, kind, mailbox)
 }
 
-// SpawnOwn is Spawn for props that were configured with mailbox already
-// (actor.WithMailbox): without a registry the props are spawned as they
-// are, not copied, which matters for actors spawned by the thousand from
-// one shared props; with a registry it is Spawn.
-func SpawnOwn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer) (*actor.PID, error) {
-	return spawn(parent, props, name, kind, mailbox, true)
+// Shared configures props, once, for SpawnShared: the registry's
+// bookkeeping (state, restarts, removal at stop, messages.Crash) becomes a
+// middleware of the props that finds each actor's entry by its path on
+// lifecycle messages, instead of a copy of the props per actor. It
+// changes props in place, as protoactor's Configure does.
+func Shared(props *actor.Props) *actor.Props {
+	return props.Configure(actor.WithReceiverMiddleware(sharedMiddleware))
 }
 
-func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer, own bool) (*actor.PID, error) {
+func sharedMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
+	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+		switch env.Message.(type) {
+		case *actor.Started, *actor.Restarting, *actor.Stopping, *actor.Stopped, *messages.Crash:
+		default:
+			next(c, env)
+			return
+		}
+		r := From(c.ActorSystem())
+		var e *Entry
+		if r != nil {
+			e = r.Lookup(c.Self().Id)
+		}
+		if e == nil {
+			next(c, env)
+			return
+		}
+		track(r, e, next, c, env)
+	}
+}
+
+// SpawnShared spawns props, configured with Shared, as a child of parent
+// under name (generated when empty) and tracks it as kind, without copying
+// the props: for actors spawned by the thousand from one props, such as
+// connections. The returned entry takes the actor's mailbox with
+// SetMailbox when its length should be reported. Without a registry it is
+// parent.SpawnNamed.
+func SpawnShared(parent actor.SpawnerContext, props *actor.Props, name, kind string) (*actor.PID, *Entry, error) {
 	if name == "" {
 		name = kind + "-" + parent.ActorSystem().ProcessRegistry.NextId()
 	}
 	r := From(parent.ActorSystem())
 	if r == nil {
-		if mailbox != nil && !own {
+		pid, err := parent.SpawnNamed(props, name)
+		return pid, nil, err
+	}
+	path := name
+	if self := parent.Self(); self != nil {
+		path = self.Id + "/" + name
+	}
+	e := r.add(path, kind)
+	pid, err := parent.SpawnNamed(props, name)
+	if err != nil {
+		r.remove(e)
+		return nil, nil, err
+	}
+	return pid, e, nil
+}
+
+// track is the registry's bookkeeping around one message.
+func track(r *Registry, e *Entry, next actor.ReceiverFunc, c actor.ReceiverContext, env *actor.MessageEnvelope) {
+	switch env.Message.(type) {
+	case *actor.Started:
+		e.SetState(Running)
+	case *actor.Restarting:
+		e.restarts.Add(1)
+		e.SetState(Restarting)
+	case *actor.Stopping:
+		e.SetState(Stopping)
+	case *messages.Crash:
+		panic(env.Message)
+	}
+	next(c, env)
+	if _, ok := env.Message.(*actor.Stopped); ok {
+		r.remove(e)
+	}
+}
+
+func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer) (*actor.PID, error) {
+	if name == "" {
+		name = kind + "-" + parent.ActorSystem().ProcessRegistry.NextId()
+	}
+	r := From(parent.ActorSystem())
+	if r == nil {
+		if mailbox != nil {
 			props = props.Clone(actor.WithMailbox(mailbox))
 		}
 		return parent.SpawnNamed(props, name)
@@ -344,21 +424,7 @@ func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, m
 		}),
 		actor.WithReceiverMiddleware(func(next actor.ReceiverFunc) actor.ReceiverFunc {
 			return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-				switch env.Message.(type) {
-				case *actor.Started:
-					e.SetState(Running)
-				case *actor.Restarting:
-					e.restarts.Add(1)
-					e.SetState(Restarting)
-				case *actor.Stopping:
-					e.SetState(Stopping)
-				case *messages.Crash:
-					panic(env.Message)
-				}
-				next(c, env)
-				if _, ok := env.Message.(*actor.Stopped); ok {
-					r.remove(e)
-				}
+				track(r, e, next, c, env)
 			}
 		}),
 	)

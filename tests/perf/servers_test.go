@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/microstack-go/microstack/actors/tcp"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime"
 	"github.com/microstack-go/microstack/runtime/dispatch"
+	"github.com/microstack-go/microstack/supervisor"
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/evloop"
 	"github.com/microstack-go/microstack/transports/osnet"
@@ -35,6 +38,55 @@ var serverSides = map[string]func() (*echoServer, error){
 		return actorServer(evloop.New(evloop.Options{Loops: 1}))
 	},
 	"evloop-direct": directServer,
+	"chain-evloop":  chainServer,
+}
+
+// chainServer is the echo service as the demo runs it: EchoSpec on evloop
+// under a runtime chain, whose registry tracks every actor (the console's
+// tree and counters) and whose dispatch pool runs the mailboxes.
+func chainServer() (*echoServer, error) {
+	quiet := slog.New(slog.DiscardHandler)
+	r := runtime.New(runtime.Options{
+		Name:   "chain",
+		Logger: quiet,
+		Children: []supervisor.ChildSpec{tcp.EchoSpec("echo", netip.MustParseAddrPort("127.0.0.1:0"),
+			tcp.WithNetwork(evloop.New(evloop.Options{})), tcp.WithMaxConnections(1<<20))},
+	})
+	if err := r.Start(); err != nil {
+		return nil, err
+	}
+	echo := actor.NewPID(r.System().Address(), "chain/echo")
+	stats := func() (*tcpmsg.ListenerStats, error) {
+		res, err := r.System().Root.RequestFuture(echo, &tcpmsg.GetStats{}, 5*time.Second).Result()
+		if err != nil {
+			return nil, err
+		}
+		st, ok := res.(*tcpmsg.ListenerStats)
+		if !ok {
+			return nil, fmt.Errorf("stats: %v", res)
+		}
+		return st, nil
+	}
+	st, err := stats()
+	if err != nil {
+		_, _ = r.Stop(context.Background())
+		return nil, err
+	}
+	return &echoServer{
+		addr: st.Local,
+		conns: func() int {
+			st, err := stats()
+			if err != nil {
+				return -1
+			}
+			return st.Connections
+		},
+		stop: func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = r.Stop(ctx)
+		},
+	}, nil
 }
 
 // actorServer is microstack's echo service as EchoSpec builds it: the TCP
