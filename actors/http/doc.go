@@ -90,7 +90,10 @@
 // (sessions are counted in the server's inspect entry); a trailer field is
 // read only when the request's Trailer header declares it; the parser takes
 // a field name followed by whitespace before its colon ("X-A : a") as the
-// name without it, where RFC 9112 asks for 400; middleware runs before the
+// name without it, where RFC 9112 asks for 400; it knows only the standard
+// methods (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT) and
+// origin-form targets ("/path?query", or "*"): another method, or a
+// proxy's absolute-form target, gets 400; middleware runs before the
 // actor is asked, so what it does after next returns does not reach the
 // response (header fields it sets before calling next do);
 // AllowAmbiguousFraming has no effect (framing is always checked).
