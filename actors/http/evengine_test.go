@@ -554,3 +554,21 @@ func TestEventLoopEngineHoldsBackAPipelineFlood(t *testing.T) {
 		}
 	}
 }
+
+// What the engine does not serve is refused with 400, and said so.
+func TestEventLoopEngineRefusesUnknownMethodsAndProxyTargets(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: echo}}}))
+	for _, raw := range []string{
+		"FOO / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		resps, bodies, br := rawExchange(t, addr, raw, 1)
+		if resps[0].StatusCode != 400 || !closedAfter(br) {
+			t.Fatalf("%q: %d %q", raw, resps[0].StatusCode, bodies[0])
+		}
+	}
+}
