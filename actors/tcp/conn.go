@@ -136,6 +136,7 @@ type connection struct {
 	told       bool // Closed was sent
 	failing    bool
 	direct     bool // s is a transports.DirectWriter
+	shared     bool // spawned with inspect.SpawnShared: calls inspect.Lifecycle
 }
 
 // clientSide is the state of a client connection's Connect.
@@ -176,10 +177,17 @@ func (c *connection) Receive(ctx actor.Context) {
 	case *writtenIn:
 		c.written(ctx, m)
 	case *actor.Started:
+		c.lifecycle(ctx)
 		c.started(ctx)
 	case *actor.Stopping, *actor.Restarting:
+		c.lifecycle(ctx)
 		c.stopping(ctx)
-	case *actor.Stopped, *actor.Terminated:
+	case *actor.Stopped:
+		c.lifecycle(ctx)
+	case *messages.Crash:
+		c.lifecycle(ctx)
+		c.unknown(ctx, m)
+	case *actor.Terminated:
 	case *dialDone:
 		c.dialed(ctx, m)
 	case *peerClosedIn:
@@ -198,6 +206,14 @@ func (c *connection) Receive(ctx actor.Context) {
 		if !c.command(ctx, m) {
 			c.unknown(ctx, m)
 		}
+	}
+}
+
+// lifecycle keeps the registry's entry of a connection spawned from its
+// listener's shared props (the others are tracked by inspect.Spawn).
+func (c *connection) lifecycle(ctx actor.Context) {
+	if c.shared {
+		inspect.Lifecycle(ctx)
 	}
 }
 

@@ -211,14 +211,14 @@ func (l *listener) started(ctx actor.Context) {
 	// dispatch.Mailbox, which the connection's stream events post to with
 	// PostHere: a read is handled on the event loop's goroutine when the
 	// actor is idle, without waking another goroutine.
-	l.connProps = inspect.Shared(dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
+	l.connProps = dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
 		c := l.next.Swap(nil)
 		if c == nil {
 			c = &connection{}
 		}
 		l.made = c
 		return c
-	}, actor.WithMailbox(l.connMailbox))))
+	}, actor.WithMailbox(l.connMailbox)))
 	if b := l.opts.Bind; b != nil {
 		local := b.Local
 		if l.memo != nil {
@@ -362,7 +362,7 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 		s: m.s, behavior: l.opts.Behavior, factory: l.opts.Handler, kind: l.opts.HandlerKind, notify: l.handler,
 		sock: l.sock, register: l.opts.RegisterTimeout,
 	}
-	l.next.Store(&connection{opts: l.copts, acc: a})
+	l.next.Store(&connection{opts: l.copts, acc: a, shared: true})
 	_, entry, err := inspect.SpawnShared(ctx, l.connProps, "", Kind)
 	l.next.Store(nil)
 	l.made = nil

@@ -320,42 +320,47 @@ func Spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, m
 	return spawn(parent, props, name, kind, mailbox)
 }
 
-// Shared configures props, once, for SpawnShared: the registry's
-// bookkeeping (state, restarts, removal at stop, messages.Crash) becomes a
-// middleware of the props that finds each actor's entry by its path on
-// lifecycle messages, instead of a copy of the props per actor. It
-// changes props in place, as protoactor's Configure does.
-func Shared(props *actor.Props) *actor.Props {
-	return props.Configure(actor.WithReceiverMiddleware(sharedMiddleware))
-}
-
-func sharedMiddleware(next actor.ReceiverFunc) actor.ReceiverFunc {
-	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-		switch env.Message.(type) {
-		case *actor.Started, *actor.Restarting, *actor.Stopping, *actor.Stopped, *messages.Crash:
-		default:
-			next(c, env)
-			return
+// Lifecycle is the registry's bookkeeping for an actor spawned with
+// SpawnShared, which the actor calls itself from Receive for
+// *actor.Started, *actor.Restarting, *actor.Stopping, *actor.Stopped and
+// *messages.Crash (it panics on Crash, as a tracked actor does). Spawn
+// puts the same bookkeeping in a receiver middleware instead; protoactor
+// gives an actor with any middleware an extra context and wraps each of
+// its messages in an envelope, which an actor that exists by the
+// thousand, such as a connection, should not pay for.
+func Lifecycle(ctx actor.Context) {
+	r := From(ctx.ActorSystem())
+	if r == nil {
+		if _, ok := ctx.Message().(*messages.Crash); ok {
+			panic(ctx.Message())
 		}
-		r := From(c.ActorSystem())
-		var e *Entry
-		if r != nil {
-			e = r.Lookup(c.Self().Id)
-		}
-		if e == nil {
-			next(c, env)
-			return
-		}
-		track(r, e, next, c, env)
+		return
+	}
+	e := r.Lookup(ctx.Self().Id)
+	if e == nil {
+		return
+	}
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		e.SetState(Running)
+	case *actor.Restarting:
+		e.restarts.Add(1)
+		e.SetState(Restarting)
+	case *actor.Stopping:
+		e.SetState(Stopping)
+	case *actor.Stopped:
+		r.remove(e)
+	case *messages.Crash:
+		panic(ctx.Message())
 	}
 }
 
-// SpawnShared spawns props, configured with Shared, as a child of parent
-// under name (generated when empty) and tracks it as kind, without copying
-// the props: for actors spawned by the thousand from one props, such as
-// connections. The returned entry takes the actor's mailbox with
-// SetMailbox when its length should be reported. Without a registry it is
-// parent.SpawnNamed.
+// SpawnShared spawns props as a child of parent under name (generated when
+// empty) and tracks it as kind, without copying the props or adding a
+// middleware: for actors spawned by the thousand from one props, such as
+// connections. The actor must call Lifecycle for its lifecycle messages.
+// The returned entry takes the actor's mailbox with SetMailbox when its
+// length should be reported. Without a registry it is parent.SpawnNamed.
 func SpawnShared(parent actor.SpawnerContext, props *actor.Props, name, kind string) (*actor.PID, *Entry, error) {
 	if name == "" {
 		name = kind + "-" + parent.ActorSystem().ProcessRegistry.NextId()
@@ -376,25 +381,6 @@ func SpawnShared(parent actor.SpawnerContext, props *actor.Props, name, kind str
 		return nil, nil, err
 	}
 	return pid, e, nil
-}
-
-// track is the registry's bookkeeping around one message.
-func track(r *Registry, e *Entry, next actor.ReceiverFunc, c actor.ReceiverContext, env *actor.MessageEnvelope) {
-	switch env.Message.(type) {
-	case *actor.Started:
-		e.SetState(Running)
-	case *actor.Restarting:
-		e.restarts.Add(1)
-		e.SetState(Restarting)
-	case *actor.Stopping:
-		e.SetState(Stopping)
-	case *messages.Crash:
-		panic(env.Message)
-	}
-	next(c, env)
-	if _, ok := env.Message.(*actor.Stopped); ok {
-		r.remove(e)
-	}
 }
 
 func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, mailbox actor.MailboxProducer) (*actor.PID, error) {
@@ -424,7 +410,21 @@ func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, m
 		}),
 		actor.WithReceiverMiddleware(func(next actor.ReceiverFunc) actor.ReceiverFunc {
 			return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-				track(r, e, next, c, env)
+				switch env.Message.(type) {
+				case *actor.Started:
+					e.SetState(Running)
+				case *actor.Restarting:
+					e.restarts.Add(1)
+					e.SetState(Restarting)
+				case *actor.Stopping:
+					e.SetState(Stopping)
+				case *messages.Crash:
+					panic(env.Message)
+				}
+				next(c, env)
+				if _, ok := env.Message.(*actor.Stopped); ok {
+					r.remove(e)
+				}
 			}
 		}),
 	)
