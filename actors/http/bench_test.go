@@ -48,9 +48,11 @@ func hammer(b *testing.B, url string, n int) float64 {
 
 // BenchmarkHTTPHello compares keep-alive "hello" requests from 8 concurrent
 // clients on loopback: a plain net/http server, this server with the same
-// handler mounted (netconn, framing check, sessions), and this server with
-// an actor answering. It reports requests per second and the ratios to
-// plain net/http.
+// handler mounted (netconn, framing check, sessions), this server with an
+// actor answering, and the event-loop engine with the same actor. It
+// reports requests per second and the ratios to plain net/http; the
+// clients share the process, so tests/perf's BenchmarkHTTP (wrk, servers in
+// child processes, CPU per request) is the figure to quote.
 func BenchmarkHTTPHello(b *testing.B) {
 	hello := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) { io.WriteString(w, "hello") })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,15 +75,25 @@ func BenchmarkHTTPHello(b *testing.B) {
 		{Pattern: "/actor", Actor: actorHello},
 	}})
 
+	ev := system.Root.Spawn(httpactor.Props(onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/actor", Actor: actorHello}}})))
+	stopActor(b, system, ev)
+	res, err := system.Root.RequestFuture(ev, &httpmsg.GetBound{}, 5*time.Second).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	evAddr := res.(*httpmsg.Bound).Endpoints[0].Addr
+
 	b.ResetTimer()
 	plainRate := hammer(b, "http://"+ln.Addr().String()+"/", b.N)
 	mountedRate := hammer(b, "http://"+addr.String()+"/mounted", b.N)
 	actorRate := hammer(b, "http://"+addr.String()+"/actor", b.N)
+	evRate := hammer(b, "http://"+evAddr.String()+"/actor", b.N)
 	b.StopTimer()
 	b.ReportMetric(plainRate, "plain-req/s")
 	b.ReportMetric(mountedRate, "mounted-req/s")
 	b.ReportMetric(actorRate, "actor-req/s")
+	b.ReportMetric(evRate, "evloop-actor-req/s")
 	b.ReportMetric(actorRate/plainRate, "ratio")
-	b.Logf("http-hello: ratio actor/plain %.2f, mounted/plain %.2f (plain %.0f req/s, mounted %.0f, actor %.0f; N=%d, %d clients)",
-		actorRate/plainRate, mountedRate/plainRate, plainRate, mountedRate, actorRate, b.N, benchClients)
+	b.Logf("http-hello: ratio actor/plain %.2f, mounted/plain %.2f, event-loop actor/plain %.2f (plain %.0f req/s, mounted %.0f, actor %.0f, event-loop actor %.0f; N=%d, %d clients)",
+		actorRate/plainRate, mountedRate/plainRate, evRate/plainRate, plainRate, mountedRate, actorRate, evRate, b.N, benchClients)
 }
