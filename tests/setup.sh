@@ -11,6 +11,7 @@ declare -A need=(
   [chromium]=chromium
   [turnserver]=coturn
   [wrk]=wrk
+  [node]=nodejs
 )
 
 missing=()

@@ -158,7 +158,20 @@ type child struct {
 }
 
 func startChild(env ...string) (*child, error) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startCommand(exec.Command(os.Args[0], "-test.run=^$"), env...)
+}
+
+// startNode starts the Node.js echo server (testdata/echo.js), which
+// speaks the server child's protocol.
+func startNode() (*child, error) {
+	return startCommand(exec.Command(nodePath, "--expose-gc", "testdata/echo.js"))
+}
+
+// nodePath is node's path, empty when it is not installed: the Node sides
+// are then reported as skipped.
+var nodePath, _ = exec.LookPath("node")
+
+func startCommand(cmd *exec.Cmd, env ...string) (*child, error) {
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()

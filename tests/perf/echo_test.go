@@ -25,7 +25,7 @@ var (
 	heapProfile = flag.String("perf.heapprofile", "", "write each idle server's heap profile to this prefix plus the side's name")
 	sizeList    = flag.String("perf.sizes", "64,4096", "message sizes of the windowed echo loads, in bytes")
 	latency1    = flag.Bool("perf.w1", true, "also measure 64 B messages one at a time (round-trip latency)")
-	sideList    = flag.String("perf.sides", "raw,actor-evloop,actor-osnet,evloop-direct", "echo servers compared; the first is the baseline")
+	sideList    = flag.String("perf.sides", "raw,actor-evloop,chain-evloop,actor-osnet,evloop-direct,node", "echo servers compared; the first is the baseline (node: Node.js net, when installed)")
 )
 
 // echoPlan is one comparison's shape.
@@ -103,7 +103,12 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 		if *profile != "" {
 			env = append(env, "PERF_CPUPROFILE="+*profile+side+".pprof")
 		}
-		c, err := startChild(env...)
+		var c *child
+		if name == "node" {
+			c, err = startNode()
+		} else {
+			c, err = startChild(env...)
+		}
 		if err != nil {
 			stop()
 			return nil, nil, nil, err
@@ -119,9 +124,23 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 	return srv, addr, stop, nil
 }
 
+// available drops the Node side when node is not installed, saying so.
+func available(sides []string, w io.Writer) []string {
+	out := sides[:0:0]
+	for _, s := range sides {
+		if s == "node" && nodePath == "" {
+			fmt.Fprintln(w, "# node: skipped (node is not installed)")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 // runEcho measures every side rounds times, alternating (the order rotates
 // every round), and prints the ratios against the first side to w.
 func runEcho(p echoPlan, w io.Writer) error {
+	p.sides = available(p.sides, w)
 	srv, addr, stop, err := startServers(p.sides)
 	if err != nil {
 		return err

@@ -67,6 +67,7 @@ func idleCost(side string, n int) (perConn float64, goroutines float64, err erro
 }
 
 func runIdle(sides []string, n int, w io.Writer) error {
+	sides = available(sides, w)
 	per := map[string]float64{}
 	for _, side := range sides {
 		b, g, err := idleCost(side, n)
