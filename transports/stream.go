@@ -57,6 +57,16 @@ type DirectWriter interface {
 	WriteDirect(b []byte) (int, error)
 }
 
+// QueueWriter is implemented by a Stream that runs on an event loop:
+// QueueWrite is Write, except that the bytes are handed to the kernel by
+// the loop's own goroutine in its next turn, with the stream's other
+// writes, rather than by the caller. A goroutine that writes for many
+// streams (one actor answering every connection's requests) spreads the
+// system calls over the loops this way instead of making them all itself.
+type QueueWriter interface {
+	QueueWrite(b []byte) error
+}
+
 // Recycler is implemented by a Stream whose OnData buffers come from a
 // pool. Recycle gives back b, a buffer the stream's OnData delivered (or a
 // prefix of one) that nobody uses any more, not even a Write in progress;

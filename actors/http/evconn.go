@@ -39,7 +39,9 @@ type evConn struct {
 	tls    *tls.ConnectionState
 	// The stream's optional interfaces, when it has them.
 	direct   transports.DirectWriter
+	queuer   transports.QueueWriter
 	recycler transports.Recycler
+	inLoop   bool // in OnData, on the transport's goroutine
 
 	mu       sync.Mutex
 	cur      *evRequest // being parsed
@@ -145,6 +147,7 @@ func newEvConn(ev *evServer, s transports.Stream) *evConn {
 	c := &evConn{ev: ev, s: s, remote: s.RemoteAddr(), local: s.LocalAddr(), tls: s.TLS(), active: now}
 	c.raddr = c.remote.String()
 	c.direct, _ = s.(transports.DirectWriter)
+	c.queuer, _ = s.(transports.QueueWriter)
 	c.recycler, _ = s.(transports.Recycler)
 	c.p = nbhttp.NewParser(nil, ev.hdrLimit, c, false, nil)
 	c.register()
@@ -184,6 +187,8 @@ func (c *evConn) OnData(b []byte) {
 		return // a refused request, a close asked: the rest is dropped
 	}
 	c.now = time.Now()
+	c.inLoop = true
+	defer func() { c.inLoop = false }()
 	err := c.p.Parse(b)
 	if c.recycler != nil {
 		// The parser copies what it keeps (strings, a partial token) and

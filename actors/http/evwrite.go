@@ -88,9 +88,14 @@ func (c *evConn) write(b []byte, pooled *[]byte) {
 	}
 	took := 0
 	var err error
-	if c.direct != nil {
+	switch {
+	case c.queuer != nil && !c.inLoop:
+		// An answer, on the handler actor's goroutine, which may answer
+		// every connection: the connection's loop makes the system call.
+		err = c.queuer.QueueWrite(b)
+	case c.direct != nil:
 		took, err = c.direct.WriteDirect(b)
-	} else {
+	default:
 		err = c.s.Write(b)
 	}
 	if err != nil {

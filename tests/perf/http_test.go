@@ -22,6 +22,7 @@ import (
 
 	httpactor "github.com/microstack-go/microstack/actors/http"
 	"github.com/microstack-go/microstack/messages/httpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/evloop"
 	"github.com/microstack-go/microstack/transports/osnet"
@@ -74,11 +75,15 @@ func plainHTTPServer() (*echoServer, error) {
 func actorHTTPServer(engine httpactor.Engine, n transports.Network) (*echoServer, error) {
 	quiet := slog.New(slog.DiscardHandler)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	hello := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+	// As under a chain, which installs a dispatch pool that microstack's
+	// own actors use; the hello actor uses it too, as a chain's user can.
+	pool := dispatch.NewPool(dispatch.Options{})
+	dispatch.Install(system, pool)
+	hello := system.Root.Spawn(dispatch.Props(system, actor.PropsFromFunc(func(ctx actor.Context) {
 		if _, ok := ctx.Message().(*httpmsg.Request); ok {
 			ctx.Respond(&httpmsg.Response{Body: helloBody})
 		}
-	}))
+	})))
 	pid := system.Root.Spawn(httpactor.Props(httpactor.Options{
 		Network:     n,
 		Engine:      engine,
@@ -99,6 +104,7 @@ func actorHTTPServer(engine httpactor.Engine, n transports.Network) (*echoServer
 		stop: func() {
 			_ = system.Root.StopFuture(pid).Wait()
 			system.Shutdown()
+			pool.Close()
 		},
 	}, nil
 }

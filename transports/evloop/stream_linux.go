@@ -89,6 +89,24 @@ func (s *stream) Write(b []byte) error {
 // buffers' pool.
 func (s *stream) Recycle(b []byte) { putBuf(b) }
 
+// QueueWrite implements transports.QueueWriter: b is queued and the loop
+// is asked to write it.
+func (s *stream) QueueWrite(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut || s.stopping || s.closing || s.wantFin {
+		return fmt.Errorf("write to %v: %w", s.remote, transports.ErrClosed)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	s.queue = append(s.queue, b)
+	if !s.inCall {
+		s.postLocked(true)
+	}
+	return nil
+}
+
 // WriteDirect implements transports.DirectWriter.
 func (s *stream) WriteDirect(b []byte) (int, error) { return s.write(b, true) }
 
