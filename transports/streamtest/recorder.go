@@ -9,10 +9,13 @@ import (
 	"github.com/microstack-go/microstack/transports"
 )
 
-// waitFor polls cond until it holds, failing the test after 10s.
+// waitFor polls cond until it holds, failing the test after 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: only a failure waits this long, and a full run of the
+	// repository's tests under the race detector on two cores has been seen
+	// to take over 10 s for the 8 MiB transfer of the suspended-reader test.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
