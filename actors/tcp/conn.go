@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -564,10 +565,11 @@ func (c *connection) deliver(ctx actor.Context) {
 // flushHeld delivers what is held whatever the credits: the socket has
 // ended, so holding back relieves nobody, and nothing is dropped.
 func (c *connection) flushHeld(ctx actor.Context) {
-	for _, b := range c.held {
+	held := c.held
+	c.held, c.heldBytes = nil, 0
+	for _, b := range held {
 		c.tell(ctx, &tcpmsg.Received{Data: b})
 	}
-	c.held, c.heldBytes = nil, 0
 }
 
 func (c *connection) suspendReading() {
@@ -694,13 +696,19 @@ func (c *connection) releaseAcks(ctx actor.Context) {
 	}
 	r := c.rare
 	i := 0
-	for ; i < len(r.acks) && r.acks[i].end <= c.sent; i++ {
-		c.send(ctx, r.acks[i].to, &messages.WriteAck{Ack: r.acks[i].ack})
-		r.acks[i] = pendingAck{}
+	for i < len(r.acks) && r.acks[i].end <= c.sent {
+		i++
 	}
+	// Taken out before anything is sent: a behaviour runs during send and
+	// may write (and acknowledge) again at once.
+	ready := r.acks[:i]
 	r.acks = r.acks[i:]
 	if len(r.acks) == 0 {
 		r.acks = nil
+	}
+	for j := range ready {
+		c.send(ctx, ready[j].to, &messages.WriteAck{Ack: ready[j].ack})
+		ready[j] = pendingAck{}
 	}
 }
 
@@ -711,8 +719,11 @@ func (c *connection) resumeWriting(ctx actor.Context) {
 	if to == nil {
 		to = c.handler
 	}
-	if to != nil {
+	switch {
+	case to != nil:
 		c.r().resumers = append(c.r().resumers, to)
+	case c.beh != nil && !slices.Contains(c.r().resumers, nil):
+		c.r().resumers = append(c.r().resumers, nil) // nil: the behaviour
 	}
 	c.maybeResume(ctx)
 }
@@ -722,10 +733,13 @@ func (c *connection) maybeResume(ctx actor.Context) {
 		return
 	}
 	c.wSuspended = false
-	for _, pid := range c.rare.resumers {
+	// Taken out first: a behaviour runs during send and may ask to resume
+	// again at once.
+	resumers := c.rare.resumers
+	c.rare.resumers = nil
+	for _, pid := range resumers {
 		c.send(ctx, pid, &messages.WritingResumed{})
 	}
-	c.rare.resumers = nil
 }
 
 func (c *connection) close(ctx actor.Context, kind closeKind) {
