@@ -2,9 +2,6 @@ package tcp
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
-
-	"github.com/microstack-go/microstack/messages"
-	"github.com/microstack-go/microstack/messages/tcpmsg"
 )
 
 // Behavior handles a connection's events inside the connection actor
@@ -134,45 +131,10 @@ type behMsg struct {
 
 // echoBehavior writes every byte received back, in order, honouring write
 // back-pressure as the echo handler actor does (see EchoSpec).
-type echoBehavior struct {
-	blocked bool     // a write was refused; waiting for WritingResumed
-	refused [][]byte // refused writes, in the order they were sent
-	later   [][]byte // data received while blocked
-}
+type echoBehavior struct{ echo echo }
 
 // EchoBehavior returns the behaviour EchoSpec gives each connection; a
 // listener's Behavior factory can use it directly.
 func EchoBehavior() Behavior { return &echoBehavior{} }
 
-func (e *echoBehavior) Receive(c *Conn, msg any) {
-	switch m := msg.(type) {
-	case *tcpmsg.Received:
-		if e.blocked {
-			e.later = append(e.later, m.Data)
-			return
-		}
-		c.WriteRecycle(m.Data)
-	case *messages.WriteRefused:
-		w, ok := m.Cmd.(*tcpmsg.Write)
-		if !ok {
-			return
-		}
-		e.refused = append(e.refused, w.Data)
-		if !e.blocked {
-			e.blocked = true
-			c.Command(&messages.SuspendReading{})
-			c.Command(&messages.ResumeWriting{})
-		}
-	case *messages.WritingResumed:
-		if !e.blocked {
-			return
-		}
-		e.blocked = false
-		batch := append(e.refused, e.later...)
-		e.refused, e.later = nil, nil
-		for _, b := range batch {
-			c.WriteRecycle(b)
-		}
-		c.Command(&messages.ResumeReading{})
-	}
-}
+func (e *echoBehavior) Receive(c *Conn, msg any) { e.echo.receive(c, msg) }

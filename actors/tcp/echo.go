@@ -62,53 +62,75 @@ func EchoHandlerProps() *actor.Props {
 }
 
 type echoHandler struct {
-	conn    *actor.PID
+	conn *actor.PID
+	ctx  actor.Context // during Receive
+	echo echo
+}
+
+// Receive is the table of contents of the echo handler.
+func (e *echoHandler) Receive(ctx actor.Context) {
+	e.ctx = ctx
+	defer func() { e.ctx = nil }()
+	switch m := ctx.Message().(type) {
+	case *tcpmsg.Connected:
+		e.conn = m.Conn
+	case *messages.Closed:
+		ctx.Stop(ctx.Self())
+	default:
+		e.echo.receive(e, m)
+	}
+}
+
+// WriteRecycle and Command are the echo's way to its connection, as for a
+// behaviour (but the actor's writes cross a mailbox and are not recycled).
+func (e *echoHandler) WriteRecycle(b []byte) { e.ctx.Request(e.conn, &tcpmsg.Write{Data: b}) }
+
+// Command sends cmd to the connection.
+func (e *echoHandler) Command(cmd any) { e.ctx.Request(e.conn, cmd) }
+
+// echoOut is how the echo acts on its connection: *Conn for the
+// behaviour, *echoHandler for the actor.
+type echoOut interface {
+	WriteRecycle(b []byte)
+	Command(cmd any)
+}
+
+// echo is the echo's logic, shared by EchoBehavior and the echo handler
+// actor.
+type echo struct {
 	blocked bool     // a write was refused; waiting for WritingResumed
 	refused [][]byte // refused writes, in the order they were sent
 	later   [][]byte // data received while blocked
 }
 
-// Receive is the table of contents of the echo handler.
-func (e *echoHandler) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case *tcpmsg.Connected:
-		e.conn = m.Conn
+func (e *echo) receive(out echoOut, msg any) {
+	switch m := msg.(type) {
 	case *tcpmsg.Received:
-		e.received(ctx, m.Data)
+		if e.blocked {
+			e.later = append(e.later, m.Data)
+			return
+		}
+		out.WriteRecycle(m.Data)
 	case *messages.WriteRefused:
-		e.writeRefused(ctx, m)
+		w, ok := m.Cmd.(*tcpmsg.Write)
+		if !ok {
+			return
+		}
+		e.refused = append(e.refused, w.Data)
+		if !e.blocked {
+			e.blocked = true
+			out.Command(&messages.SuspendReading{})
+			out.Command(&messages.ResumeWriting{})
+		}
 	case *messages.WritingResumed:
-		e.resumed(ctx)
-	case *messages.Closed:
-		ctx.Stop(ctx.Self())
-	}
-}
-
-func (e *echoHandler) received(ctx actor.Context, b []byte) {
-	if e.blocked {
-		e.later = append(e.later, b)
-		return
-	}
-	ctx.Request(e.conn, &tcpmsg.Write{Data: b})
-}
-
-func (e *echoHandler) writeRefused(ctx actor.Context, m *messages.WriteRefused) {
-	w, ok := m.Cmd.(*tcpmsg.Write)
-	if !ok {
-		return
-	}
-	e.refused = append(e.refused, w.Data)
-	if !e.blocked {
-		e.blocked = true
-		ctx.Request(e.conn, &messages.SuspendReading{})
-		ctx.Request(e.conn, &messages.ResumeWriting{})
+		e.resumed(out)
 	}
 }
 
 // resumed resends, in order, what was refused and then what arrived
 // meanwhile; every write sent before the first refusal was refused too, so
 // nothing overtakes.
-func (e *echoHandler) resumed(ctx actor.Context) {
+func (e *echo) resumed(out echoOut) {
 	if !e.blocked {
 		return
 	}
@@ -116,7 +138,7 @@ func (e *echoHandler) resumed(ctx actor.Context) {
 	batch := append(e.refused, e.later...)
 	e.refused, e.later = nil, nil
 	for _, b := range batch {
-		ctx.Request(e.conn, &tcpmsg.Write{Data: b})
+		out.WriteRecycle(b)
 	}
-	ctx.Request(e.conn, &messages.ResumeReading{})
+	out.Command(&messages.ResumeReading{})
 }

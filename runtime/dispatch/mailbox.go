@@ -25,11 +25,9 @@ import (
 // supervisor. Mailbox middlewares are not supported. It is written here
 // because protoactor's mailbox cannot be extended (its type is unexported).
 type Mailbox struct {
-	mu    sync.Mutex
-	user  []any
-	uHead int
-	sys   []any
-	sHead int
+	mu   sync.Mutex
+	user fifo
+	sys  fifo
 
 	status    atomic.Int32 // idle or running
 	userN     atomic.Int32
@@ -98,7 +96,7 @@ func (m *Mailbox) PostHere(msg any) {
 // PostSystemMessage implements actor.Mailbox.
 func (m *Mailbox) PostSystemMessage(msg any) {
 	m.mu.Lock()
-	m.sys = append(m.sys, msg)
+	m.sys.push(msg)
 	m.sysN.Add(1)
 	m.mu.Unlock()
 	m.schedule()
@@ -135,50 +133,50 @@ func (m *Mailbox) expandBatch(msg any) {
 
 func (m *Mailbox) pushUser(msg any) {
 	m.mu.Lock()
-	m.user = append(m.user, msg)
+	m.user.push(msg)
 	m.userN.Add(1)
 	m.mu.Unlock()
 }
 
-func (m *Mailbox) popUser() any {
+func (m *Mailbox) popUser() any { return m.pop(&m.user, &m.userN) }
+
+func (m *Mailbox) popSys() any { return m.pop(&m.sys, &m.sysN) }
+
+func (m *Mailbox) pop(q *fifo, n *atomic.Int32) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.uHead == len(m.user) {
-		return nil
+	msg, ok := q.pop()
+	if ok {
+		n.Add(-1)
 	}
-	msg := m.user[m.uHead]
-	m.user[m.uHead] = nil
-	m.uHead++
-	if m.uHead == len(m.user) {
-		m.user, m.uHead = release(m.user), 0
-	}
-	m.userN.Add(-1)
 	return msg
 }
 
-func (m *Mailbox) popSys() any {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sHead == len(m.sys) {
-		return nil
-	}
-	msg := m.sys[m.sHead]
-	m.sys[m.sHead] = nil
-	m.sHead++
-	if m.sHead == len(m.sys) {
-		m.sys, m.sHead = release(m.sys), 0
-	}
-	m.sysN.Add(-1)
-	return msg
+// fifo is a queue that holds no array while empty, unless a small one to
+// reuse.
+type fifo struct {
+	q    []any
+	head int
 }
 
-// release empties a drained queue, keeping a small array for reuse and
-// dropping a large one.
-func release(q []any) []any {
-	if cap(q) > 16 {
-		return nil
+func (f *fifo) push(msg any) { f.q = append(f.q, msg) }
+
+func (f *fifo) pop() (any, bool) {
+	if f.head == len(f.q) {
+		return nil, false
 	}
-	return q[:0]
+	msg := f.q[f.head]
+	f.q[f.head] = nil
+	f.head++
+	if f.head == len(f.q) {
+		f.head = 0
+		if cap(f.q) > 16 {
+			f.q = nil // drop a large array
+		} else {
+			f.q = f.q[:0]
+		}
+	}
+	return msg, true
 }
 
 func (m *Mailbox) schedule() {

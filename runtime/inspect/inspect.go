@@ -340,7 +340,16 @@ func Lifecycle(ctx actor.Context) {
 	if e == nil {
 		return
 	}
-	switch ctx.Message().(type) {
+	e.before(ctx.Message())
+	if _, ok := ctx.Message().(*actor.Stopped); ok {
+		r.remove(e)
+	}
+}
+
+// before records what a lifecycle message says about the actor, before the
+// actor handles it, and panics on messages.Crash.
+func (e *Entry) before(msg any) {
+	switch msg.(type) {
 	case *actor.Started:
 		e.SetState(Running)
 	case *actor.Restarting:
@@ -348,10 +357,8 @@ func Lifecycle(ctx actor.Context) {
 		e.SetState(Restarting)
 	case *actor.Stopping:
 		e.SetState(Stopping)
-	case *actor.Stopped:
-		r.remove(e)
 	case *messages.Crash:
-		panic(ctx.Message())
+		panic(msg)
 	}
 }
 
@@ -410,17 +417,7 @@ func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, m
 		}),
 		actor.WithReceiverMiddleware(func(next actor.ReceiverFunc) actor.ReceiverFunc {
 			return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-				switch env.Message.(type) {
-				case *actor.Started:
-					e.SetState(Running)
-				case *actor.Restarting:
-					e.restarts.Add(1)
-					e.SetState(Restarting)
-				case *actor.Stopping:
-					e.SetState(Stopping)
-				case *messages.Crash:
-					panic(env.Message)
-				}
+				e.before(env.Message)
 				next(c, env)
 				if _, ok := env.Message.(*actor.Stopped); ok {
 					r.remove(e)
