@@ -1,8 +1,10 @@
 package tcp_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
@@ -55,4 +57,38 @@ func Example() {
 	// connected to the echo service: true
 	// received "hello"
 	// closed-by-us
+}
+
+// A listener whose connections each run a Behavior inside the connection
+// actor: here, one that answers every read with its length. One actor per
+// connection, and the behaviour's writes go straight to the socket.
+func ExampleBehavior() {
+	rt := runtime.New(runtime.Options{Name: "agent", Logger: testkit.QuietLogger()})
+	if err := rt.Start(); err != nil {
+		panic(err)
+	}
+	defer func() { _, _ = rt.Stop(context.Background()) }()
+	root := rt.System().Root
+
+	counter := func() tcp.Behavior {
+		return tcp.BehaviorFunc(func(c *tcp.Conn, msg any) {
+			if m, ok := msg.(*tcpmsg.Received); ok {
+				c.Write([]byte(fmt.Sprintf("%d bytes\n", len(m.Data))))
+			}
+		})
+	}
+	ln := root.Spawn(tcp.ListenerProps(tcp.ListenerOptions{Behavior: counter}))
+	defer root.Stop(ln)
+	res, _ := root.RequestFuture(ln, &tcpmsg.Bind{Local: netip.MustParseAddrPort("127.0.0.1:0")}, time.Second).Result()
+	addr := res.(*tcpmsg.Bound).Local
+
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("hello"))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Print(line)
+	// Output: 5 bytes
 }
