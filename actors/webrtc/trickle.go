@@ -52,7 +52,17 @@ func (s *Signaling) trickle(ws *websocket.Conn) {
 	out := make(chan TrickleMessage, trickleBuffer)
 	var once sync.Once
 	closeWS := func() { once.Do(func() { _ = ws.Close() }) }
+	// The session stops before out is closed, but a stop that outlasts
+	// StopFuture's own limit (a peer slow to close) must not make a late
+	// sink call send on a closed channel: sink and the close share a lock.
+	var outMu sync.Mutex
+	outClosed := false
 	sink := func(m TrickleMessage) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		if outClosed {
+			return
+		}
 		select {
 		case out <- m:
 		default:
@@ -93,7 +103,10 @@ func (s *Signaling) trickle(ws *websocket.Conn) {
 	}
 	// The session makes no sink call once stopped.
 	_ = s.system.Root.StopFuture(session).Wait()
+	outMu.Lock()
+	outClosed = true
 	close(out)
+	outMu.Unlock()
 	<-written
 	closeWS()
 }
