@@ -286,15 +286,11 @@ func (l *loop) wait(timeout int) (int, error) {
 		_ = l.ep.SetReadDeadline(time.Time{})
 	}
 	var werr error
-	checked := true // the epoll_wait above just found nothing
+	// rc.Read clears a readiness the Go poller recorded before it calls
+	// this function the first time, so that first call must look (an
+	// event that arrived since the check above would otherwise be lost,
+	// and a sleeping loop with it).
 	err = l.rc.Read(func(fd uintptr) bool {
-		if checked {
-			// rc.Read calls this before it parks; the check was made
-			// above, so go straight to waiting (a readiness recorded in
-			// the meantime ends the wait at once).
-			checked = false
-			return false
-		}
 		n, werr = unix.EpollWait(int(fd), l.events, 0)
 		return n > 0 || (werr != nil && werr != unix.EINTR)
 	})
