@@ -2,7 +2,7 @@
 // comparison runs in one command, alternates its sides several times, and
 // prints "name: ratio" lines against a baseline measured in the same run:
 //
-//	go test ./tests/perf -run '^$' -bench Echo -benchtime 1x      # TCP echo: actors on evloop and osnet vs raw Go
+//	go test ./tests/perf -run '^$' -bench Echo -benchtime 1x      # TCP echo: actors (alone and under a chain) on evloop and osnet, evloop alone, Node.js, vs raw Go
 //	go test ./tests/perf -run '^$' -bench Idle -benchtime 1x      # RSS per idle connection
 //	go test ./tests/perf -run '^$' -bench Chain -benchtime 1x     # chain start, Restart of 1,000 actors, round trip
 //	go test ./tests/perf -run '^$' -bench HTTP -benchtime 1x      # HTTP hello from wrk: actor routes vs net/http
@@ -10,8 +10,11 @@
 // Every echo server runs in a child process of its own (the test binary run
 // again) and every load generator (package loadgen) in another, so that a
 // server's CPU time, read from its /proc/self/stat (utime+stime) around each
-// measurement, and its RSS are its own. Flags (after -args): -perf.rounds,
-// -perf.duration, -perf.conns, -perf.window, -perf.idle, -perf.sides.
+// measurement, and its RSS are its own. The Node.js side is
+// testdata/echo.js, run with the machine's node; without node it is
+// reported as skipped. Flags (after -args): -perf.rounds, -perf.duration,
+// -perf.conns, -perf.window, -perf.sizes, -perf.w1, -perf.idle, -perf.sides,
+// -perf.cpuprofile, -perf.heapprofile.
 //
 // The plain `go test ./tests/perf` runs only a small smoke run of the same
 // code, in seconds.
