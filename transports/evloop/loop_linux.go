@@ -273,12 +273,19 @@ func (l *loop) run() {
 	}
 }
 
+// idleHook, set by tests only, runs when the loop has found nothing to do
+// and is about to wait in Go's poller (timeout < 0: without a deadline).
+var idleHook atomic.Pointer[func(timeout int)]
+
 // wait returns the ready events, waiting up to timeout milliseconds
 // (forever when negative) in Go's poller.
 func (l *loop) wait(timeout int) (int, error) {
 	n, err := unix.EpollWait(l.epfd, l.events, 0)
 	if n > 0 || timeout == 0 || (err != nil && err != unix.EINTR) {
 		return max(n, 0), err
+	}
+	if h := idleHook.Load(); h != nil {
+		(*h)(timeout)
 	}
 	if timeout > 0 {
 		_ = l.ep.SetReadDeadline(time.Now().Add(time.Duration(timeout) * time.Millisecond))
