@@ -291,24 +291,8 @@ func (c *connection) startAccepted(ctx actor.Context) {
 	if a.notify == nil || a.behavior != nil || a.factory != nil {
 		c.acc = nil // only the Register timeout needs it
 	}
-	if a.behavior != nil {
-		beh, err := newBehavior(a.behavior)
-		if err != nil {
-			c.logger().Error("behaviour did not start", "err", err)
-			_ = c.s.Abort()
-			c.s = nil
-			c.state = stClosed
-			ctx.Stop(ctx.Self())
-			return
-		}
-		c.beh = beh
-		c.open(ctx)
-		c.tell(ctx, c.connectedEvent(ctx, nil))
-		return
-	}
-	if a.factory != nil {
-		pid, err := spawnHandler(ctx, a.factory, a.kind)
-		if err != nil {
+	if a.behavior != nil || a.factory != nil {
+		if err := c.startHandler(ctx, a); err != nil {
 			c.logger().Error("handler did not start", "err", err)
 			_ = c.s.Abort()
 			c.s = nil
@@ -316,7 +300,6 @@ func (c *connection) startAccepted(ctx actor.Context) {
 			ctx.Stop(ctx.Self())
 			return
 		}
-		c.handler = pid
 		c.open(ctx)
 		c.tell(ctx, c.connectedEvent(ctx, nil))
 		return
@@ -327,29 +310,27 @@ func (c *connection) startAccepted(ctx actor.Context) {
 	c.r().regTimer = c.opts.Clock.AfterFunc(a.register, func() { root.Send(self, &registerTimedOut{}) })
 }
 
-func newBehavior(factory func() Behavior) (b Behavior, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("behaviour factory: %v", r)
-		}
-	}()
-	if b = factory(); b == nil {
-		return nil, errors.New("behaviour factory returned nil")
-	}
-	return b, nil
-}
-
-func spawnHandler(ctx actor.Context, factory func() *actor.Props, kind string) (pid *actor.PID, err error) {
+// startHandler makes the connection's handler with the listener's
+// factory: a behaviour, or a handler actor spawned as the connection's
+// child. A factory that panics or makes nothing is an error.
+func (c *connection) startHandler(ctx actor.Context, a *accept) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("handler factory: %v", r)
 		}
 	}()
-	props := factory()
-	if props == nil {
-		return nil, errors.New("handler factory returned nil props")
+	if a.behavior != nil {
+		if c.beh = a.behavior(); c.beh == nil {
+			return errors.New("behaviour factory returned nil")
+		}
+		return nil
 	}
-	return inspect.Spawn(ctx, props, "handler", kind, nil)
+	props := a.factory()
+	if props == nil {
+		return errors.New("handler factory returned nil props")
+	}
+	c.handler, err = inspect.Spawn(ctx, props, "handler", a.kind, nil)
+	return err
 }
 
 func (c *connection) register(ctx actor.Context, m *messages.Register) {
@@ -521,7 +502,7 @@ func (c *connection) open(ctx actor.Context) {
 
 // data holds what was read and delivers it as credits allow.
 func (c *connection) data(ctx actor.Context, m *dataIn) {
-	m.ev.handled()
+	m.ev.handled(m.ev)
 	if m.ev != c.ev {
 		return
 	}
@@ -558,7 +539,7 @@ func (c *connection) deliver(ctx actor.Context) {
 		c.held = nil
 	}
 	if c.ev != nil {
-		c.ev.setWant(c.readable() || c.heldBytes == 0)
+		c.ev.setWant(c.ev, c.readable() || c.heldBytes == 0)
 	}
 }
 
@@ -575,7 +556,7 @@ func (c *connection) flushHeld(ctx actor.Context) {
 func (c *connection) suspendReading() {
 	c.suspended = true
 	if c.ev != nil {
-		c.ev.setWant(c.heldBytes == 0)
+		c.ev.setWant(c.ev, c.heldBytes == 0)
 	}
 }
 

@@ -1,7 +1,6 @@
 package tcp
 
 import (
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -48,19 +47,16 @@ type events struct {
 	// the connection actor does not block, so that is safe.
 	mb *dispatch.Mailbox
 
-	mu      sync.Mutex
-	inbox   int           // reads sent to the mailbox and not yet handled
-	want    bool          // the actor wants reads
-	reading bool          // what the stream was last told
-	closed  bool          // OnClosed was called
-	done    chan struct{} // made by waitClosed, closed by OnClosed
+	gate                 // reads: inboxLimit in the mailbox, and the actor's want
+	closed bool          // OnClosed was called; guarded by gate.mu
+	done   chan struct{} // made by waitClosed, closed by OnClosed
 }
 
 // halfOpenEvents keeps the stream open for writing after the peer's close.
 type halfOpenEvents struct{ *events }
 
 func newEvents(s transports.Stream, root *actor.RootContext, self *actor.PID) *events {
-	return &events{s: s, root: root, self: self, want: true, reading: true}
+	return &events{s: s, root: root, self: self, gate: newGate(inboxLimit)}
 }
 
 // start starts the stream with e (or its half-open variant).
@@ -72,10 +68,7 @@ func (e *events) start(halfOpen bool) error {
 }
 
 func (e *events) OnData(b []byte) {
-	e.mu.Lock()
-	e.inbox++
-	e.apply()
-	e.mu.Unlock()
+	e.arrived(e)
 	e.post(&dataIn{e, b})
 }
 
@@ -119,27 +112,5 @@ func (e *events) waitClosed(d time.Duration) bool {
 
 func (h halfOpenEvents) OnPeerClosed() { h.post(&peerClosedIn{h.events}) }
 
-// handled is called by the actor for each dataIn it took from its mailbox.
-func (e *events) handled() {
-	e.mu.Lock()
-	e.inbox--
-	e.apply()
-	e.mu.Unlock()
-}
-
-// setWant records whether the actor wants more reads.
-func (e *events) setWant(on bool) {
-	e.mu.Lock()
-	e.want = on
-	e.apply()
-	e.mu.Unlock()
-}
-
-// apply tells the stream to read or not; called with e.mu held.
-func (e *events) apply() {
-	on := e.want && e.inbox < inboxLimit
-	if on != e.reading {
-		e.reading = on
-		e.s.SetReading(on)
-	}
-}
+// deliver implements switcher: the stream reads or not.
+func (e *events) deliver(on bool) { e.s.SetReading(on) }

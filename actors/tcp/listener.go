@@ -50,25 +50,18 @@ func (*lnClosedIn) IgnoreDeadLetterLogging()  {}
 const acceptBacklog = 64
 
 // lnEvents is a listener's handler: it runs on the transport's goroutines
-// and only sends messages to the listener actor.
+// and only sends messages to the listener actor, accepting while fewer
+// than acceptBacklog accepted sockets wait in its mailbox.
 type lnEvents struct {
 	l    transports.Listener
 	root *actor.RootContext
 	self *actor.PID
-
-	mu      sync.Mutex
-	inbox   int
-	want    bool
-	on      bool
-	closed  chan struct{}
-	counted bool
+	gate
+	closed chan struct{}
 }
 
 func (e *lnEvents) OnAccept(s transports.Stream) {
-	e.mu.Lock()
-	e.inbox++
-	e.apply()
-	e.mu.Unlock()
+	e.arrived(e)
 	e.root.Send(e.self, &acceptedIn{e, s})
 }
 
@@ -79,27 +72,8 @@ func (e *lnEvents) OnClosed(err error) {
 	close(e.closed)
 }
 
-func (e *lnEvents) handled() {
-	e.mu.Lock()
-	e.inbox--
-	e.apply()
-	e.mu.Unlock()
-}
-
-func (e *lnEvents) setWant(on bool) {
-	e.mu.Lock()
-	e.want = on
-	e.apply()
-	e.mu.Unlock()
-}
-
-func (e *lnEvents) apply() {
-	on := e.want && e.inbox < acceptBacklog
-	if on != e.on {
-		e.on = on
-		e.l.SetAccepting(on)
-	}
-}
+// deliver implements switcher: the listener accepts or not.
+func (e *lnEvents) deliver(on bool) { e.l.SetAccepting(on) }
 
 // bindMemo keeps the port a listener spec first bound, so that a restarted
 // listener binds the same address even when port 0 was asked.
@@ -277,7 +251,7 @@ func (l *listener) bind(ctx actor.Context, local netip.AddrPort, handler *actor.
 		}
 		return fmt.Errorf("tcp: bind %v: %w", local, err)
 	}
-	ev := &lnEvents{l: tl, root: ctx.ActorSystem().Root, self: ctx.Self(), want: true, on: true, closed: make(chan struct{})}
+	ev := &lnEvents{l: tl, root: ctx.ActorSystem().Root, self: ctx.Self(), gate: newGate(acceptBacklog), closed: make(chan struct{})}
 	if err := tl.Start(ev); err != nil {
 		_ = tl.Close()
 		return fmt.Errorf("tcp: bind %v: %w", local, err)
@@ -347,7 +321,7 @@ func (l *listener) closeSocket() {
 }
 
 func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
-	m.ln.handled()
+	m.ln.handled(m.ln)
 	if m.ln != l.ln || l.stopping {
 		_ = m.s.Abort()
 		return
