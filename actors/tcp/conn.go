@@ -96,7 +96,6 @@ type connection struct {
 	link        *link // set by ClientSpec: reports reconnections
 	sock        *tcpmsg.SocketOptions
 	self        *actor.PID
-	log         *slog.Logger // made on first use: most connections never log
 	stats       *inspect.Entry
 	*clientSide // &noClient until a Connect
 
@@ -871,12 +870,11 @@ func (c *connection) endActor(ctx actor.Context, err error) {
 // sets its own; never written.
 var defaultSocket = socketDefaults(tcpmsg.SocketOptions{})
 
-// logger returns the connection's logger, made on first use.
+// logger returns the connection's logger.
 func (c *connection) logger() *slog.Logger {
-	if c.log == nil {
-		c.log = c.opts.Logger.With("actor", c.self.Id, "kind", Kind)
-	}
-	return c.log
+	// Made at each use, not kept: a connection logs rarely, and a kept
+	// logger would cost every idle connection a field.
+	return c.opts.Logger.With("actor", c.self.Id, "kind", Kind)
 }
 
 // touch records activity for the idle timeout (only when there is one:
