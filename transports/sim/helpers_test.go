@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"net/netip"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/microstack-go/microstack/runtime/clock"
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/streamtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -115,62 +115,10 @@ func wait(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// rec records a stream's events and checks the handler contract.
-type rec struct {
-	t        *testing.T
-	mu       sync.Mutex
-	busy     bool
-	data     bytes.Buffer
-	written  int
-	peerEOF  bool
-	closed   bool
-	closeErr error
-	echo     transports.Stream
-}
+// rec is the shared stream recorder of transports/streamtest.
+type rec = streamtest.Recorder
 
-func (r *rec) enter() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.busy || r.closed {
-		r.t.Error("handler called concurrently or after OnClosed")
-	}
-	r.busy = true
-}
-
-func (r *rec) leave() { r.mu.Lock(); r.busy = false; r.mu.Unlock() }
-
-func (r *rec) OnData(b []byte) {
-	r.enter()
-	defer r.leave()
-	r.mu.Lock()
-	r.data.Write(b)
-	r.mu.Unlock()
-	if r.echo != nil {
-		r.echo.Write(b)
-	}
-}
-
-func (r *rec) OnWritten(n int) {
-	r.enter()
-	defer r.leave()
-	r.mu.Lock()
-	r.written += n
-	r.mu.Unlock()
-}
-
-func (r *rec) OnClosed(err error) {
-	r.enter()
-	defer r.leave()
-	r.mu.Lock()
-	r.closed, r.closeErr = true, err
-	r.mu.Unlock()
-}
-
-func (r *rec) state() (data []byte, written int, closed bool, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.data.Bytes()), r.written, r.closed, r.closeErr
-}
+func newRec(t *testing.T, echo transports.Stream) *rec { return streamtest.NewRecorder(t, echo) }
 
 // pktRec records datagrams.
 type pktRec struct {

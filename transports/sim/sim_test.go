@@ -20,12 +20,12 @@ func scenario(t *testing.T, seed uint64) []string {
 		Loss: 0.2, Duplicate: 0.1, Reorder: 0.1}})
 	pa, _ := w.packet(w.a, netip.AddrPortFrom(addrA, 5000), transports.PacketOptions{})
 	_, rb := w.packet(w.b, netip.AddrPortFrom(addrB, 5000), transports.PacketOptions{})
-	w.listen(w.b, 80, transports.ListenOptions{}, func(s transports.Stream) *rec { return &rec{t: t, echo: s} })
+	w.listen(w.b, 80, transports.ListenOptions{}, func(s transports.Stream) *rec { return newRec(t, s) })
 	s, err := w.dial(w.a, netip.AddrPortFrom(addrB, 80), transports.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr := &rec{t: t}
+	cr := newRec(t, nil)
 	s.Start(cr)
 	for i := range 100 {
 		pa.SendTo([]byte{byte(i)}, netip.AddrPortFrom(addrB, 5000))
@@ -40,7 +40,7 @@ func scenario(t *testing.T, seed uint64) []string {
 	for _, p := range rb.got() {
 		out = append(out, fmt.Sprintf("got %d from %v", p.Data[0], p.From))
 	}
-	d, _, _, _ := cr.state()
+	d, _, _, _ := cr.Snapshot()
 	return append(out, fmt.Sprintf("echo %x", d))
 }
 
@@ -115,7 +115,7 @@ func TestStreamStaysOrderedUnderJitterReorderAndLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Start(&rec{t: t})
+	s.Start(newRec(t, nil))
 	var want bytes.Buffer
 	for i := range 500 {
 		b := fmt.Appendf(nil, "%d,", i)
@@ -126,7 +126,7 @@ func TestStreamStaysOrderedUnderJitterReorderAndLoss(t *testing.T) {
 		}
 	}
 	w.run(5 * time.Second)
-	got, _, _, _ := (*accepted)[0].state()
+	got, _, _, _ := (*accepted)[0].Snapshot()
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("stream bytes out of order or missing:\n got %.80q...\nwant %.80q...", got, want.Bytes())
 	}
@@ -136,7 +136,7 @@ func TestStreamStaysOrderedUnderJitterReorderAndLoss(t *testing.T) {
 }
 
 func (w *world) listenRecs(port uint16) *[]*rec {
-	_, accepted := w.listen(w.b, port, transports.ListenOptions{}, func(transports.Stream) *rec { return &rec{t: w.t} })
+	_, accepted := w.listen(w.b, port, transports.ListenOptions{}, func(transports.Stream) *rec { return newRec(w.t, nil) })
 	return accepted
 }
 
@@ -147,7 +147,7 @@ func TestPartitionHoldsStreamBytesUntilHealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr := &rec{t: t}
+	cr := newRec(t, nil)
 	s.Start(cr)
 	s.Write([]byte("before "))
 	w.run(20 * time.Millisecond)
@@ -155,16 +155,16 @@ func TestPartitionHoldsStreamBytesUntilHealed(t *testing.T) {
 	s.Write([]byte("during "))
 	w.run(time.Minute)
 	server := (*accepted)[0]
-	if got, _, _, _ := server.state(); string(got) != "before " {
+	if got, _, _, _ := server.Snapshot(); string(got) != "before " {
 		t.Fatalf("during the partition the server has %q", got)
 	}
-	if _, _, closed, _ := cr.state(); closed {
+	if _, _, closed, _ := cr.Snapshot(); closed {
 		t.Fatal("stream closed by a partition without PartitionTimeout")
 	}
 	w.n.Heal(w.a, w.b)
 	s.Write([]byte("after"))
 	w.run(50 * time.Millisecond)
-	if got, _, _, _ := server.state(); string(got) != "before during after" {
+	if got, _, _, _ := server.Snapshot(); string(got) != "before during after" {
 		t.Fatalf("after healing the server has %q", got)
 	}
 }
@@ -174,36 +174,36 @@ func TestPartitionTimeoutResetsAndTheClientReconnects(t *testing.T) {
 	var servers []transports.Stream
 	_, accepted := w.listen(w.b, 80, transports.ListenOptions{}, func(s transports.Stream) *rec {
 		servers = append(servers, s)
-		return &rec{t: t}
+		return newRec(t, nil)
 	})
 	s, err := w.dial(w.a, netip.AddrPortFrom(addrB, 80), transports.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr := &rec{t: t}
+	cr := newRec(t, nil)
 	s.Start(cr)
 	w.run(20 * time.Millisecond)
 	w.n.Partition(w.a, w.b)
 	s.Write([]byte("lost in the middle"))
 	w.run(11 * time.Second)
-	_, _, closed, cerr := cr.state()
+	_, _, closed, cerr := cr.Snapshot()
 	if !closed || !errors.Is(cerr, transports.ErrTimeout) || !errors.Is(cerr, ErrPartitioned) {
 		t.Fatalf("client closed=%v err=%v, want ErrTimeout and ErrPartitioned", closed, cerr)
 	}
 	w.n.Heal(w.a, w.b)
 	servers[0].Write([]byte("anyone there?"))
 	w.run(50 * time.Millisecond)
-	if _, _, closed, serr := (*accepted)[0].state(); !closed || !errors.Is(serr, transports.ErrReset) {
+	if _, _, closed, serr := (*accepted)[0].Snapshot(); !closed || !errors.Is(serr, transports.ErrReset) {
 		t.Fatalf("server closed=%v err=%v, want ErrReset", closed, serr)
 	}
 	s2, err := w.dial(w.a, netip.AddrPortFrom(addrB, 80), transports.DialOptions{})
 	if err != nil {
 		t.Fatalf("reconnect after healing: %v", err)
 	}
-	s2.Start(&rec{t: t})
+	s2.Start(newRec(t, nil))
 	s2.Write([]byte("again"))
 	w.run(20 * time.Millisecond)
-	if got, _, _, _ := (*accepted)[1].state(); string(got) != "again" {
+	if got, _, _, _ := (*accepted)[1].Snapshot(); string(got) != "again" {
 		t.Fatalf("second connection carried %q", got)
 	}
 }
@@ -245,26 +245,26 @@ func TestSuspendedReaderStallsTheWriterAtTheWindow(t *testing.T) {
 	_, accepted := w.listen(w.b, 80, transports.ListenOptions{}, func(s transports.Stream) *rec {
 		server = s
 		s.SetReading(false)
-		return &rec{t: t}
+		return newRec(t, nil)
 	})
 	s, err := w.dial(w.a, netip.AddrPortFrom(addrB, 80), transports.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cr := &rec{t: t}
+	cr := newRec(t, nil)
 	s.Start(cr)
 	const total = 1 << 20
 	s.Write(make([]byte, total))
 	w.run(time.Second)
-	if _, written, _, _ := cr.state(); written != defaultWindow {
+	if _, written, _, _ := cr.Snapshot(); written != defaultWindow {
 		t.Fatalf("written %d while the reader is suspended, want the window %d", written, defaultWindow)
 	}
 	server.SetReading(true)
 	w.run(time.Second)
-	if got, _, _, _ := (*accepted)[0].state(); len(got) != total {
+	if got, _, _, _ := (*accepted)[0].Snapshot(); len(got) != total {
 		t.Fatalf("server read %d of %d after resuming", len(got), total)
 	}
-	if _, written, _, _ := cr.state(); written != total {
+	if _, written, _, _ := cr.Snapshot(); written != total {
 		t.Fatalf("written %d, want %d", written, total)
 	}
 }
@@ -285,16 +285,16 @@ func TestCloseAndAbortAreToldApart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cr := &rec{t: t}
+			cr := newRec(t, nil)
 			s.Start(cr)
 			s.Write([]byte("bye"))
 			w.run(10 * time.Millisecond)
 			tc.end(s)
 			w.run(10 * time.Millisecond)
-			if _, _, closed, err := cr.state(); !closed || !errors.Is(err, tc.local) && err != tc.local {
+			if _, _, closed, err := cr.Snapshot(); !closed || !errors.Is(err, tc.local) && err != tc.local {
 				t.Errorf("local closed=%v err=%v, want %v", closed, err, tc.local)
 			}
-			if _, _, closed, err := (*accepted)[0].state(); !closed || !errors.Is(err, tc.fromPeer) {
+			if _, _, closed, err := (*accepted)[0].Snapshot(); !closed || !errors.Is(err, tc.fromPeer) {
 				t.Errorf("peer closed=%v err=%v, want %v", closed, err, tc.fromPeer)
 			}
 		})

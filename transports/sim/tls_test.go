@@ -58,7 +58,7 @@ func TestSimulatedTLS(t *testing.T) {
 			must(t, err)
 			var server transports.Stream
 			l.Start(transports.ListenerFuncs{
-				Accept:      func(s transports.Stream) { server = s; s.Start(&rec{t: t}) },
+				Accept:      func(s transports.Stream) { server = s; s.Start(newRec(t, nil)) },
 				AcceptError: func(err error) { acceptErrs = append(acceptErrs, err) },
 			})
 			t.Cleanup(func() { l.Close(); w.clk.Advance(0) })
@@ -73,7 +73,7 @@ func TestSimulatedTLS(t *testing.T) {
 				return
 			}
 			must(t, err)
-			s.Start(&rec{t: t})
+			s.Start(newRec(t, nil))
 			if st := s.TLS(); st == nil || st.NegotiatedProtocol != "microstack/1" || len(st.PeerCertificates) != 1 {
 				t.Errorf("client TLS state %+v", st)
 			}
@@ -98,12 +98,12 @@ func TestRealClockEcho(t *testing.T) {
 	})
 	s, err := a.Dial(t.Context(), l.Addr(), transports.DialOptions{})
 	must(t, err)
-	r := &rec{t: t}
+	r := newRec(t, nil)
 	must(t, s.Start(r))
 	must(t, s.Write([]byte("ping")))
-	wait(t, "echo", func() bool { d, _, _, _ := r.state(); return string(d) == "ping" })
+	wait(t, "echo", func() bool { d, _, _, _ := r.Snapshot(); return string(d) == "ping" })
 	s.Close()
-	wait(t, "close", func() bool { _, _, c, _ := r.state(); return c })
+	wait(t, "close", func() bool { _, _, c, _ := r.Snapshot(); return c })
 	l.Close()
 	<-lclosed
 	time.Sleep(20 * time.Millisecond) // let the last timers fire before goleak looks

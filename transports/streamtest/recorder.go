@@ -178,3 +178,30 @@ func startStream(t *testing.T, s transports.Stream, r transports.StreamHandler, 
 		rr.waitClosed(t)
 	})
 }
+
+// Recorder is a StreamHandler for other packages' stream tests: it records
+// the data, the bytes reported written and the close, checks the handler
+// contract as it goes (no two calls at once, none after OnClosed), and
+// writes every read back to an echo stream when it has one.
+type Recorder struct{ r rec }
+
+// NewRecorder returns a Recorder that reports contract breaches to t; with
+// echo set, OnData writes each read back to it.
+func NewRecorder(t *testing.T, echo transports.Stream) *Recorder {
+	return &Recorder{rec{t: t, echo: echo}}
+}
+
+// OnData implements transports.StreamHandler.
+func (r *Recorder) OnData(b []byte) { r.r.OnData(b) }
+
+// OnWritten implements transports.StreamHandler.
+func (r *Recorder) OnWritten(n int) { r.r.OnWritten(n) }
+
+// OnClosed implements transports.StreamHandler.
+func (r *Recorder) OnClosed(err error) { r.r.OnClosed(err) }
+
+// Snapshot returns what was read (a copy), the bytes reported written,
+// whether OnClosed came and with what.
+func (r *Recorder) Snapshot() (data []byte, written int, closed bool, err error) {
+	return r.r.snapshot()
+}
