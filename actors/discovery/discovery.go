@@ -37,6 +37,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/microstack-go/microstack/actors/udp"
+	"github.com/microstack-go/microstack/internal/subscribers"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/discoverymsg"
 	"github.com/microstack-go/microstack/messages/udpmsg"
@@ -106,7 +107,7 @@ type discovery struct {
 	mcast    *actor.PID
 	peers    map[string]*peer
 	lost     map[string]lost
-	subs     []*actor.PID
+	subs     subscribers.Set
 	services []netip.AddrPort
 	lastTime uint64
 
@@ -138,7 +139,7 @@ func (d *discovery) Receive(ctx actor.Context) {
 	case *messages.CommandFailed:
 		d.sendFailed(m)
 	case *actor.Terminated:
-		d.drop(m.Who)
+		d.subs.Gone(m.Who)
 	case *discoverymsg.Subscribe:
 		d.subscribe(ctx, m)
 	case *discoverymsg.Unsubscribe:
@@ -186,6 +187,7 @@ func (d *discovery) start(ctx actor.Context) {
 		panic(fmt.Errorf("discovery: %w", err))
 	}
 	d.mcast = pid
+	d.subs = subscribers.New(maxSubscribers)
 	for _, s := range d.opts.Subscribers {
 		d.subscribe(ctx, &discoverymsg.Subscribe{Subscriber: s})
 	}
@@ -413,7 +415,7 @@ func (d *discovery) sweep(ctx actor.Context, s sweep) {
 }
 
 func (d *discovery) publish(ctx actor.Context, msg any) {
-	for _, s := range d.subs {
+	for _, s := range d.subs.All() {
 		ctx.Send(s, msg)
 	}
 }
@@ -439,41 +441,23 @@ func (d *discovery) setServices(ctx actor.Context, m *discoverymsg.SetServices) 
 }
 
 func (d *discovery) subscribe(ctx actor.Context, s *discoverymsg.Subscribe) {
-	pid := s.Subscriber
-	if pid == nil {
-		pid = ctx.Sender()
-	}
+	pid := subscribers.Who(ctx, s.Subscriber)
 	if pid == nil {
 		d.fail(ctx, s, fmt.Errorf("discovery: subscribe without a subscriber: %w", messages.ErrBadCommand))
 		return
 	}
-	if !slices.ContainsFunc(d.subs, pid.Equal) {
-		if len(d.subs) >= maxSubscribers {
-			d.fail(ctx, s, discoverymsg.ErrTooManySubscribers)
-			return
-		}
-		d.subs = append(d.subs, pid)
-		ctx.Watch(pid)
+	if !d.subs.Add(ctx, pid) {
+		d.fail(ctx, s, discoverymsg.ErrTooManySubscribers)
+		return
 	}
 	ctx.Send(pid, &discoverymsg.Subscribed{Peers: d.table()})
 }
 
 func (d *discovery) unsubscribe(ctx actor.Context, u *discoverymsg.Unsubscribe) {
-	pid := u.Subscriber
-	if pid == nil {
-		pid = ctx.Sender()
-	}
-	if pid != nil && slices.ContainsFunc(d.subs, pid.Equal) {
-		ctx.Unwatch(pid)
-		d.drop(pid)
-	}
+	d.subs.Remove(ctx, subscribers.Who(ctx, u.Subscriber))
 	if ctx.Sender() != nil {
 		ctx.Respond(&discoverymsg.Unsubscribed{})
 	}
-}
-
-func (d *discovery) drop(pid *actor.PID) {
-	d.subs = slices.DeleteFunc(d.subs, pid.Equal)
 }
 
 func (d *discovery) fail(ctx actor.Context, cmd any, err error) {

@@ -46,6 +46,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/microstack-go/microstack/internal/subscribers"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/netifmsg"
 	"github.com/microstack-go/microstack/runtime"
@@ -96,7 +97,7 @@ type monitor struct {
 	track     *tracker
 	watch     io.Closer
 	published []netifmsg.Interface
-	subs      []*actor.PID
+	subs      subscribers.Set
 
 	settling bool
 	gen      int
@@ -116,7 +117,8 @@ func (m *monitor) Receive(ctx actor.Context) {
 	case settled:
 		m.settled(msg)
 	case *actor.Terminated:
-		m.drop(msg.Who)
+		m.subs.Gone(msg.Who)
+		m.stats.Set("subscribers", int64(m.subs.Len()))
 	case *netifmsg.Subscribe:
 		m.subscribe(ctx, msg)
 	case *netifmsg.Unsubscribe:
@@ -147,6 +149,7 @@ func (m *monitor) start(ctx actor.Context) {
 	// The watch reported the interfaces present before it returned: that
 	// is the state subscribers start from, not a change.
 	m.published = m.track.snapshot()
+	m.subs = subscribers.New(m.opts.MaxSubscribers)
 	for _, pid := range m.opts.Subscribers {
 		m.subscribe(ctx, &netifmsg.Subscribe{Subscriber: pid})
 	}
@@ -191,49 +194,32 @@ func (m *monitor) settled(s settled) {
 	m.published = cur
 	m.stats.Add("events", 1)
 	m.log.Info("interfaces changed", "added", len(added), "removed", len(removed))
-	for _, pid := range m.subs {
+	for _, pid := range m.subs.All() {
 		m.root.Send(pid, &netifmsg.InterfacesChanged{Added: slices.Clone(added), Removed: slices.Clone(removed), Current: clone(cur)})
 	}
 }
 
 func (m *monitor) subscribe(ctx actor.Context, s *netifmsg.Subscribe) {
-	pid := s.Subscriber
-	if pid == nil {
-		pid = ctx.Sender()
-	}
+	pid := subscribers.Who(ctx, s.Subscriber)
 	if pid == nil {
 		m.fail(ctx, s, fmt.Errorf("netif: subscribe without a subscriber: %w", messages.ErrBadCommand))
 		return
 	}
-	if !slices.ContainsFunc(m.subs, pid.Equal) {
-		if len(m.subs) >= m.opts.MaxSubscribers {
-			m.fail(ctx, s, netifmsg.ErrTooManySubscribers)
-			return
-		}
-		m.subs = append(m.subs, pid)
-		ctx.Watch(pid)
-		m.stats.Set("subscribers", int64(len(m.subs)))
+	if !m.subs.Add(ctx, pid) {
+		m.fail(ctx, s, netifmsg.ErrTooManySubscribers)
+		return
 	}
+	m.stats.Set("subscribers", int64(m.subs.Len()))
 	ctx.Send(pid, &netifmsg.Subscribed{Current: clone(m.published)})
 }
 
 func (m *monitor) unsubscribe(ctx actor.Context, u *netifmsg.Unsubscribe) {
-	pid := u.Subscriber
-	if pid == nil {
-		pid = ctx.Sender()
-	}
-	if pid != nil && slices.ContainsFunc(m.subs, pid.Equal) {
-		ctx.Unwatch(pid)
-		m.drop(pid)
+	if m.subs.Remove(ctx, subscribers.Who(ctx, u.Subscriber)) {
+		m.stats.Set("subscribers", int64(m.subs.Len()))
 	}
 	if ctx.Sender() != nil {
 		ctx.Respond(&netifmsg.Unsubscribed{})
 	}
-}
-
-func (m *monitor) drop(pid *actor.PID) {
-	m.subs = slices.DeleteFunc(m.subs, pid.Equal)
-	m.stats.Set("subscribers", int64(len(m.subs)))
 }
 
 func (m *monitor) fail(ctx actor.Context, cmd any, err error) {
