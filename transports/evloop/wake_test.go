@@ -1,8 +1,6 @@
 package evloop
 
 import (
-	"net"
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,31 +14,10 @@ import (
 // that. The hook makes the event arrive in exactly that window, while the
 // loop is about to sleep without a deadline.
 func TestEventJustBeforeSleepWakesTheLoop(t *testing.T) {
-	n := New(Options{Loops: 1})
-	l, err := n.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := make(chan []byte, 4)
-	closed := make(chan struct{})
-	lclosed := make(chan struct{})
-	streams := make(chan transports.Stream, 1)
-	l.Start(transports.ListenerFuncs{
-		Accept: func(s transports.Stream) {
-			s.Start(transports.StreamFuncs{
-				Data:   func(b []byte) { got <- b },
-				Closed: func(error) { close(closed) },
-			})
-			streams <- s
-		},
-		Closed: func(error) { close(lclosed) },
+	s, c, closed := acceptOne(t, New(Options{Loops: 1}), func(transports.Stream) transports.StreamFuncs {
+		return transports.StreamFuncs{Data: func(b []byte) { got <- b }}
 	})
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s := <-streams
 
 	var armed atomic.Bool
 	hook := func(timeout int) {
@@ -75,6 +52,4 @@ func TestEventJustBeforeSleepWakesTheLoop(t *testing.T) {
 	idleHook.Store(nil)
 	_ = s.Close()
 	<-closed
-	_ = l.Close()
-	<-lclosed
 }

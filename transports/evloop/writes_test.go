@@ -1,16 +1,13 @@
-package evloop_test
+package evloop
 
 import (
 	"bytes"
 	"io"
-	"net"
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/microstack-go/microstack/transports"
-	"github.com/microstack-go/microstack/transports/evloop"
 )
 
 // The optional write interfaces: WriteDirect reports what the kernel took
@@ -19,42 +16,23 @@ import (
 // read buffer. Every byte arrives, in order, and every byte is reported
 // exactly once.
 func TestDirectAndQueuedWrites(t *testing.T) {
-	n := evloop.New(evloop.Options{})
-	l, err := n.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var reported, direct atomic.Int64
-	streams := make(chan transports.Stream, 1)
-	closed := make(chan struct{})
-	lclosed := make(chan struct{})
-	l.Start(transports.ListenerFuncs{
-		Accept: func(s transports.Stream) {
-			s.Start(transports.StreamFuncs{
-				Data: func(b []byte) {
-					// An echo from the loop: direct, then recycled.
-					k, err := s.(transports.DirectWriter).WriteDirect(b)
-					if err != nil {
-						t.Error(err)
-					}
-					direct.Add(int64(k))
-					if k == len(b) {
-						s.(transports.Recycler).Recycle(b)
-					}
-				},
-				Written: func(k int) { reported.Add(int64(k)) },
-				Closed:  func(error) { close(closed) },
-			})
-			streams <- s
-		},
-		Closed: func(error) { close(lclosed) },
+	s, c, closed := acceptOne(t, New(Options{}), func(s transports.Stream) transports.StreamFuncs {
+		return transports.StreamFuncs{
+			Data: func(b []byte) {
+				// An echo from the loop: direct, then recycled.
+				k, err := s.(transports.DirectWriter).WriteDirect(b)
+				if err != nil {
+					t.Error(err)
+				}
+				direct.Add(int64(k))
+				if k == len(b) {
+					s.(transports.Recycler).Recycle(b)
+				}
+			},
+			Written: func(k int) { reported.Add(int64(k)) },
+		}
 	})
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s := <-streams
 	// Queued writes from this goroutine, then an echo, then more queued.
 	var want bytes.Buffer
 	for i := 0; i < 50; i++ {
@@ -98,6 +76,4 @@ func TestDirectAndQueuedWrites(t *testing.T) {
 	if err := s.(transports.QueueWriter).QueueWrite([]byte("x")); err == nil {
 		t.Fatal("QueueWrite after Close did not fail")
 	}
-	_ = l.Close()
-	<-lclosed
 }
