@@ -50,12 +50,8 @@ const hereBudget = 64
 
 var _ actor.Mailbox = (*Mailbox)(nil)
 
-// NewMailbox returns an empty mailbox; Mailboxes is its producer for
-// actor.WithMailbox.
+// NewMailbox returns an empty mailbox, for an actor.WithMailbox producer.
 func NewMailbox() *Mailbox { return &Mailbox{} }
-
-// Mailboxes is an actor.MailboxProducer of Mailbox.
-func Mailboxes() actor.Mailbox { return NewMailbox() }
 
 // PostUserMessage implements actor.Mailbox.
 func (m *Mailbox) PostUserMessage(msg any) {
