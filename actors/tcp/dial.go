@@ -24,6 +24,7 @@ import (
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/certs"
 	"github.com/microstack-go/microstack/transports/netconn"
+	"github.com/microstack-go/microstack/transports/osnet"
 )
 
 // dialer carries out one Connect on a goroutine the connection actor owns:
@@ -261,7 +262,8 @@ func (d *dialer) viaProxy(ctx context.Context, target string) (transports.Stream
 			return nil, fmt.Errorf("tls to %s via proxy %s: %w: %w", target, redact(d.proxy), transports.ErrTLS, herr)
 		}
 	}
-	return newTunnel(w, nc, r, tlc, d.cmd.Options.Socket.ReadSize), nil
+	t := newTunnel(w, nc, r, tlc)
+	return osnet.NewStream(t, transports.StreamOptions{ReadSize: d.cmd.Options.Socket.ReadSize}), nil
 }
 
 // proxyErr names the proxy and where its configuration came from.
@@ -430,4 +432,12 @@ func clientTLS(cmd *tcpmsg.Connect, host string) (*tls.Config, error) {
 		cfg = pinned
 	}
 	return cfg, nil
+}
+
+// nudge wakes a goroutine waiting on c without blocking.
+func nudge(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }

@@ -128,7 +128,7 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		if l.tls == nil {
-			s := newStream(c, nil, l.sopts)
+			s := newTCPStream(c, nil, l.sopts)
 			l.emit(func(h transports.ListenerHandler) { h.OnAccept(s) })
 			continue
 		}
@@ -164,7 +164,7 @@ func (l *listener) serverHandshake(c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	s := newStream(c, tlc, l.sopts)
+	s := newTCPStream(c, tlc, l.sopts)
 	l.emit(func(h transports.ListenerHandler) { h.OnAccept(s) })
 }
 

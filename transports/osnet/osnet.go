@@ -7,6 +7,9 @@
 // Abort before OnClosed is reported. An event-loop backend with a few
 // goroutines for all sockets can later sit behind the same interfaces.
 //
+// NewStream drives any blocking connection (a Conn, such as one through a
+// proxy) with the same two goroutines and the same stream contract.
+//
 // Interface changes are found by polling the interface list every
 // Options.PollInterval and reporting the differences; a netlink (Linux) or
 // routing-socket (BSD) source can replace the polling later without
@@ -82,7 +85,7 @@ func (n *Network) Dial(ctx context.Context, remote netip.AddrPort, opts transpor
 		return nil, fmt.Errorf("dial %v: %w", remote, err)
 	}
 	if opts.TLS == nil {
-		return newStream(tc, nil, opts.Stream), nil
+		return newTCPStream(tc, nil, opts.Stream), nil
 	}
 	cfg := opts.TLS.Clone()
 	if cfg.ServerName == "" {
@@ -96,7 +99,7 @@ func (n *Network) Dial(ctx context.Context, remote netip.AddrPort, opts transpor
 		}
 		return nil, fmt.Errorf("dial %v: %w: %w", remote, transports.ErrTLS, err)
 	}
-	return newStream(tc, tlc, opts.Stream), nil
+	return newTCPStream(tc, tlc, opts.Stream), nil
 }
 
 // mapDialErr wraps a dial failure with the sentinel a caller tests for.

@@ -12,15 +12,53 @@ import (
 	"github.com/microstack-go/microstack/transports"
 )
 
-// stream is a TCP (or TLS over TCP) connection driven by two goroutines it
-// owns once started: the reader reads and reports OnData, the writer sends
-// the queue and reports OnWritten. Whichever ends last reports OnClosed.
+// Conn is the blocking connection a stream made by NewStream runs over: a
+// TCP connection with or without TLS, or one through a proxy. Only the
+// stream's goroutines and its Abort call it.
+type Conn interface {
+	// Read and Write are net.Conn's. Their errors reach OnClosed wrapped
+	// ("read: …", "write: …") and are not classified again: they should
+	// already carry the transports error a caller tests for (ErrReset,
+	// ErrTimeout, …).
+	io.Reader
+	io.Writer
+	// CloseWrite ends our side: TCP FIN, or TLS close_notify.
+	CloseWrite() error
+	// Close closes the connection after an orderly end (our Close, or the
+	// peer's close): a TLS connection sends close_notify first.
+	Close() error
+	// Kill closes the connection at once, after a failure or Abort.
+	Kill() error
+	// Reset makes the connection end with a reset and drop unsent data.
+	// Abort calls it before closing, and also once the stream is closed,
+	// to cut short a close that is still flushing.
+	Reset()
+	// Wait returns once what the connection runs on has ended; the stream
+	// reports OnClosed only after it returns.
+	Wait()
+	LocalAddr() netip.AddrPort
+	RemoteAddr() netip.AddrPort
+	// TLS returns the TLS connection state, or nil without TLS.
+	TLS() *tls.ConnectionState
+}
+
+// NewStream returns a transports.Stream over c, driven the way this
+// package's own TCP streams are: once started, a reader goroutine reads c
+// and reports OnData, a writer goroutine sends the queue and reports
+// OnWritten, and whichever ends last waits for c.Wait and reports
+// OnClosed. Only opts.ReadSize applies (the buffer each Read fills; default
+// 32 KiB); the other options are for sockets this package opens. The
+// stream owns c from now on: Close or Abort closes it, and a Close before
+// Start waits for c.Wait.
+func NewStream(c Conn, opts transports.StreamOptions) transports.Stream {
+	return newStream(c, opts)
+}
+
+// stream is a Conn driven by two goroutines it owns once started: the
+// reader reads and reports OnData, the writer sends the queue and reports
+// OnWritten. Whichever ends last reports OnClosed.
 type stream struct {
-	tcp      *net.TCPConn
-	conn     net.Conn // tcp, or the *tls.Conn over it
-	tlsConn  *tls.Conn
-	local    netip.AddrPort
-	remote   netip.AddrPort
+	conn     Conn
 	readSize int
 
 	mu       sync.Mutex
@@ -46,20 +84,14 @@ type stream struct {
 
 var _ transports.Stream = (*stream)(nil)
 
-func newStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *stream {
+func newStream(c Conn, o transports.StreamOptions) *stream {
 	s := &stream{
-		tcp:      tc,
-		conn:     tc,
-		local:    tc.LocalAddr().(*net.TCPAddr).AddrPort(),
-		remote:   tc.RemoteAddr().(*net.TCPAddr).AddrPort(),
+		conn:     c,
 		readSize: o.ReadSize,
 		reading:  true,
 		wake:     make(chan struct{}, 1),
 		resume:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
-	}
-	if tlc != nil {
-		s.conn, s.tlsConn = tlc, tlc
 	}
 	if s.readSize <= 0 {
 		s.readSize = defaultReadSize
@@ -67,16 +99,9 @@ func newStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *stre
 	return s
 }
 
-func (s *stream) LocalAddr() netip.AddrPort  { return s.local }
-func (s *stream) RemoteAddr() netip.AddrPort { return s.remote }
-
-func (s *stream) TLS() *tls.ConnectionState {
-	if s.tlsConn == nil {
-		return nil
-	}
-	st := s.tlsConn.ConnectionState()
-	return &st
-}
+func (s *stream) LocalAddr() netip.AddrPort  { return s.conn.LocalAddr() }
+func (s *stream) RemoteAddr() netip.AddrPort { return s.conn.RemoteAddr() }
+func (s *stream) TLS() *tls.ConnectionState  { return s.conn.TLS() }
 
 func (s *stream) Start(h transports.StreamHandler) error {
 	s.mu.Lock()
@@ -97,7 +122,7 @@ func (s *stream) Write(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut || s.closing || s.wantFin {
-		return fmt.Errorf("write to %v: %w", s.remote, transports.ErrClosed)
+		return fmt.Errorf("write to %v: %w", s.conn.RemoteAddr(), transports.ErrClosed)
 	}
 	if len(b) == 0 {
 		return nil
@@ -139,6 +164,7 @@ func (s *stream) Close() error {
 	if !started {
 		// Nobody will flush: there is no writer before Start.
 		s.shutdown(nil)
+		s.conn.Wait()
 		return nil
 	}
 	nudge(s.wake)
@@ -147,14 +173,13 @@ func (s *stream) Close() error {
 
 func (s *stream) Abort() error {
 	s.mu.Lock()
-	if s.shut {
-		s.mu.Unlock()
-		return transports.ErrClosed
-	}
+	shut := s.shut
 	s.queue = nil
 	s.mu.Unlock()
-	// SO_LINGER 0 makes close send RST and drop unsent data.
-	_ = s.tcp.SetLinger(0)
+	s.conn.Reset()
+	if shut {
+		return transports.ErrClosed
+	}
 	s.shutdown(transports.ErrAborted)
 	return nil
 }
@@ -175,12 +200,11 @@ func (s *stream) shutdown(reason error) {
 	graceful := s.reason == nil || errors.Is(s.reason, transports.ErrPeerClosed)
 	close(s.done)
 	s.mu.Unlock()
-	if graceful && s.tlsConn != nil {
-		// Sends close_notify; tls bounds that write by 5s.
-		_ = s.tlsConn.Close()
+	if graceful {
+		_ = s.conn.Close()
 		return
 	}
-	_ = s.tcp.Close()
+	_ = s.conn.Kill()
 }
 
 // exit is the last thing each goroutine does; the last one out reports
@@ -195,6 +219,7 @@ func (s *stream) exit() {
 		return
 	}
 	s.shutdown(reason) // no-op unless the reader and writer both ended softly
+	s.conn.Wait()
 	s.mu.Lock()
 	reason = s.reason
 	s.mu.Unlock()
@@ -292,7 +317,7 @@ func readErr(err error) error {
 	if errors.Is(err, net.ErrClosed) {
 		return transports.ErrClosed
 	}
-	return fmt.Errorf("read: %w", wrapOS(err))
+	return fmt.Errorf("read: %w", err)
 }
 
 func (s *stream) writeLoop() {
@@ -309,7 +334,7 @@ func (s *stream) writeLoop() {
 			s.queue = s.queue[1:]
 			s.mu.Unlock()
 			if _, err := s.conn.Write(b); err != nil {
-				s.shutdown(fmt.Errorf("write: %w", wrapOS(err)))
+				s.shutdown(fmt.Errorf("write: %w", err))
 				return
 			}
 			s.emit(func(h transports.StreamHandler) { h.OnWritten(len(b)) })
@@ -320,8 +345,8 @@ func (s *stream) writeLoop() {
 		case s.wantFin && !s.finDone:
 			s.finDone = true
 			s.mu.Unlock()
-			if err := s.closeWrite(); err != nil {
-				s.shutdown(fmt.Errorf("close write: %w", wrapOS(err)))
+			if err := s.conn.CloseWrite(); err != nil {
+				s.shutdown(fmt.Errorf("close write: %w", err))
 				return
 			}
 			s.mu.Lock()
@@ -341,14 +366,6 @@ func (s *stream) writeLoop() {
 			}
 		}
 	}
-}
-
-func (s *stream) closeWrite() error {
-	if s.tlsConn != nil {
-		// close_notify: the peer's TLS layer reads it as end of stream.
-		return s.tlsConn.CloseWrite()
-	}
-	return s.tcp.CloseWrite()
 }
 
 // nudge wakes a goroutine waiting on c without blocking.
