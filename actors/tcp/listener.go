@@ -96,9 +96,7 @@ type listener struct {
 	copts        *Options                   // shared by every connection
 	sock         *tcpmsg.SocketOptions      // shared by every connection
 	connProps    *actor.Props               // shared by every connection
-	next         atomic.Pointer[connection] // the connection connProps makes next
-	made         *connection                // made by connProps, waiting for its mailbox
-	madeMailbox  *dispatch.Mailbox          // the mailbox connProps made last
+	pending      atomic.Pointer[connection] // the connection connProps makes, during its Spawn
 	accepted     int64
 	rejected     int64
 	acceptErrors int64
@@ -186,13 +184,17 @@ func (l *listener) started(ctx actor.Context) {
 	// PostHere: a read is handled on the event loop's goroutine when the
 	// actor is idle, without waking another goroutine.
 	l.connProps = dispatch.Props(ctx.ActorSystem(), actor.PropsFromProducer(func() actor.Actor {
-		c := l.next.Swap(nil)
-		if c == nil {
-			c = &connection{}
+		if c := l.pending.Load(); c != nil {
+			return c
 		}
-		l.made = c
-		return c
-	}, actor.WithMailbox(l.connMailbox)))
+		return &connection{}
+	}, actor.WithMailbox(func() actor.Mailbox {
+		mb := dispatch.NewMailbox()
+		if c := l.pending.Load(); c != nil {
+			c.mb = mb
+		}
+		return mb
+	})))
 	if b := l.opts.Bind; b != nil {
 		local := b.Local
 		if l.memo != nil {
@@ -336,13 +338,12 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 		s: m.s, behavior: l.opts.Behavior, factory: l.opts.Handler, kind: l.opts.HandlerKind, notify: l.handler,
 		sock: l.sock, register: l.opts.RegisterTimeout,
 	}
-	l.next.Store(&connection{opts: l.copts, acc: a, shared: true})
+	c := &connection{opts: l.copts, acc: a, shared: true}
+	l.pending.Store(c)
 	_, entry, err := inspect.SpawnShared(ctx, l.connProps, "", Kind)
-	l.next.Store(nil)
-	l.made = nil
-	if l.madeMailbox != nil {
-		entry.SetMailbox(l.madeMailbox)
-		l.madeMailbox = nil
+	l.pending.Store(nil)
+	if c.mb != nil {
+		entry.SetMailbox(c.mb)
 	}
 	if err != nil {
 		l.log.Error("connection actor did not start", "err", err)
@@ -355,18 +356,6 @@ func (l *listener) acceptedSocket(ctx actor.Context, m *acceptedIn) {
 	l.accepted++
 	l.stats.Add("accepted", 1)
 	l.stats.Set("connections", int64(l.conns))
-}
-
-// connMailbox makes the mailbox of the connection connProps just made.
-// It runs in Spawn, on the listener's goroutine, before the actor starts.
-func (l *listener) connMailbox() actor.Mailbox {
-	mb := dispatch.NewMailbox()
-	l.madeMailbox = mb
-	if l.made != nil {
-		l.made.mb = mb
-		l.made = nil
-	}
-	return mb
 }
 
 func (l *listener) acceptError(m *acceptErrIn) {
