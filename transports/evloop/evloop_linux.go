@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 	"github.com/microstack-go/microstack/transports/osnet"
 )
 
@@ -65,7 +66,7 @@ func (i *impl) Dial(ctx context.Context, remote netip.AddrPort, opts transports.
 	}
 	c, err := d.DialContext(ctx, "tcp", remote.String())
 	if err != nil {
-		return nil, fmt.Errorf("dial %v: %w", remote, mapDialErr(ctx, err))
+		return nil, fmt.Errorf("dial %v: %w", remote, oserr.Dial(ctx, err))
 	}
 	tc := c.(*net.TCPConn)
 	local := tc.LocalAddr().(*net.TCPAddr).AddrPort()
@@ -187,7 +188,7 @@ func (i *impl) Listen(local netip.AddrPort, opts transports.ListenOptions) (tran
 	}
 	gl, err := net.Listen(network, addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %v: %w", local, wrapOS(err))
+		return nil, fmt.Errorf("listen %v: %w", local, oserr.Wrap(err))
 	}
 	tl := gl.(*net.TCPListener)
 	bound := tl.Addr().(*net.TCPAddr).AddrPort()

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 )
 
 // listener accepts on its loop; each accepted stream joins the next loop.
@@ -183,7 +184,7 @@ func (ln *listener) localOf(fd int) netip.AddrPort {
 // acceptFailed reports an accept error and tries again after a backoff
 // that doubles up to a second, as net/http's server does.
 func (ln *listener) acceptFailed(err error) {
-	ln.h.OnAcceptError(fmt.Errorf("accept: %w", wrapOS(err)))
+	ln.h.OnAcceptError(fmt.Errorf("accept: %w", oserr.Wrap(err)))
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	if ln.closing {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 )
 
 // stream is a TCP connection on a loop. Its descriptor is closed only by the
@@ -142,7 +143,7 @@ func (s *stream) write(b []byte, direct bool) (int, error) {
 			break
 		}
 		if err != nil {
-			s.failLocked(fmt.Errorf("write: %w", wrapOS(err)))
+			s.failLocked(fmt.Errorf("write: %w", oserr.Wrap(err)))
 			s.postLocked(true)
 			if direct {
 				return took, nil
@@ -356,7 +357,7 @@ func (s *stream) read() []byte {
 		s.readReady = false
 	default:
 		s.inputDone, s.readReady = true, false
-		s.failLocked(fmt.Errorf("read: %w", wrapOS(err)))
+		s.failLocked(fmt.Errorf("read: %w", oserr.Wrap(err)))
 	}
 	return nil
 }
@@ -408,7 +409,7 @@ func (s *stream) flushLocked() {
 		case err == unix.EAGAIN:
 			s.writeBlocked = true
 		case err != nil:
-			s.failLocked(fmt.Errorf("write: %w", wrapOS(err)))
+			s.failLocked(fmt.Errorf("write: %w", oserr.Wrap(err)))
 		}
 	}
 }
@@ -442,7 +443,7 @@ func (s *stream) finish() {
 	if s.wantFin && !s.finDone && len(s.queue) == 0 && s.registered && !s.stopping {
 		s.finDone = true
 		if err := unix.Shutdown(s.fd, unix.SHUT_WR); err != nil {
-			s.failLocked(fmt.Errorf("close write: %w", wrapOS(err)))
+			s.failLocked(fmt.Errorf("close write: %w", oserr.Wrap(err)))
 		} else if s.peerEOF {
 			// Both sides have ended in order: nothing more can happen.
 			if !s.reasoned {

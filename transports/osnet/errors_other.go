@@ -2,10 +2,6 @@
 
 package osnet
 
-// sentinel maps an OS error to the transports error; unknown on this
-// platform.
-func sentinel(error) error { return nil }
-
 func transientRecv(error) bool { return false }
 
 const msgTrunc = 0

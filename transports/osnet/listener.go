@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 )
 
 // listener accepts on one goroutine it owns; each TLS handshake runs on a
@@ -113,7 +114,7 @@ func (l *listener) acceptLoop() {
 			}
 			// EMFILE and friends: report, back off, try again, as
 			// net/http's server does.
-			l.emit(func(h transports.ListenerHandler) { h.OnAcceptError(fmt.Errorf("accept: %w", wrapOS(err))) })
+			l.emit(func(h transports.ListenerHandler) { h.OnAcceptError(fmt.Errorf("accept: %w", oserr.Wrap(err))) })
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			select {
 			case <-time.After(backoff):

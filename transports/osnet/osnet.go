@@ -19,7 +19,6 @@ package osnet
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/microstack-go/microstack/runtime/clock"
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 )
 
 // Options configures a Network. The zero value is ready to use.
@@ -77,7 +77,7 @@ func (n *Network) Dial(ctx context.Context, remote netip.AddrPort, opts transpor
 	}
 	c, err := d.DialContext(ctx, "tcp", remote.String())
 	if err != nil {
-		return nil, fmt.Errorf("dial %v: %w", remote, mapDialErr(ctx, err))
+		return nil, fmt.Errorf("dial %v: %w", remote, oserr.Dial(ctx, err))
 	}
 	tc := c.(*net.TCPConn)
 	if err := configure(tc, opts.Stream); err != nil {
@@ -100,32 +100,6 @@ func (n *Network) Dial(ctx context.Context, remote netip.AddrPort, opts transpor
 		return nil, fmt.Errorf("dial %v: %w: %w", remote, transports.ErrTLS, err)
 	}
 	return newTCPStream(tc, tlc, opts.Stream), nil
-}
-
-// mapDialErr wraps a dial failure with the sentinel a caller tests for.
-func mapDialErr(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return fmt.Errorf("%w: %w", transports.ErrTimeout, ctxErr)
-		}
-		return ctxErr
-	}
-	return wrapOS(err)
-}
-
-// wrapOS adds the sentinel matching an OS error, when there is one.
-func wrapOS(err error) error {
-	if err == nil {
-		return nil
-	}
-	if s := sentinel(err); s != nil {
-		return fmt.Errorf("%w: %w", s, err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: %w", transports.ErrTimeout, err)
-	}
-	return err
 }
 
 // configure applies StreamOptions to a fresh connection.
@@ -175,7 +149,7 @@ func addrOrNil(ap netip.AddrPort) string {
 func (n *Network) Listen(local netip.AddrPort, opts transports.ListenOptions) (transports.Listener, error) {
 	ln, err := net.Listen(network("tcp", local.Addr()), addrOrNil(local))
 	if err != nil {
-		return nil, fmt.Errorf("listen %v: %w", local, wrapOS(err))
+		return nil, fmt.Errorf("listen %v: %w", local, oserr.Wrap(err))
 	}
 	return newListener(ln.(*net.TCPListener), opts), nil
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 )
 
 const maxDatagram = 65535
@@ -72,7 +73,7 @@ func (n *Network) ListenPacket(local netip.AddrPort, opts transports.PacketOptio
 	}
 	pc, err := lc.ListenPacket(context.Background(), netw, la.String())
 	if err != nil {
-		return nil, fmt.Errorf("listen packet %v: %w", local, wrapOS(err))
+		return nil, fmt.Errorf("listen packet %v: %w", local, oserr.Wrap(err))
 	}
 	c := pc.(*net.UDPConn)
 	bound := c.LocalAddr().(*net.UDPAddr)
@@ -210,7 +211,7 @@ func (p *packetConn) SendTo(b []byte, to netip.AddrPort) error {
 		if errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("send to %v: %w", to, transports.ErrClosed)
 		}
-		return fmt.Errorf("send to %v: %w", to, wrapOS(err))
+		return fmt.Errorf("send to %v: %w", to, oserr.Wrap(err))
 	}
 	return nil
 }
@@ -286,7 +287,7 @@ func (p *packetConn) membership(join bool, group netip.Addr, ifname string) erro
 		return fmt.Errorf("%s %v: group family differs from the socket's (%v): %w", op, group, p.local, transports.ErrInvalidAddress)
 	}
 	if err != nil {
-		return fmt.Errorf("%s %v on %q: %w", op, group, ifname, wrapOS(err))
+		return fmt.Errorf("%s %v on %q: %w", op, group, ifname, oserr.Wrap(err))
 	}
 	if join {
 		p.groups[m] = true
@@ -339,7 +340,7 @@ func (p *packetConn) readLoop() {
 			if transientRecv(err) {
 				continue
 			}
-			reason = fmt.Errorf("receive: %w", wrapOS(err))
+			reason = fmt.Errorf("receive: %w", oserr.Wrap(err))
 			return
 		}
 		pkt := transports.Packet{

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 )
 
 // tcpConn is the Conn of a TCP stream this package opens, with or without
@@ -33,20 +34,20 @@ func newTCPStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *s
 
 func (c *tcpConn) Read(b []byte) (int, error) {
 	n, err := c.conn.Read(b)
-	return n, wrapOS(err)
+	return n, oserr.Wrap(err)
 }
 
 func (c *tcpConn) Write(b []byte) (int, error) {
 	n, err := c.conn.Write(b)
-	return n, wrapOS(err)
+	return n, oserr.Wrap(err)
 }
 
 func (c *tcpConn) CloseWrite() error {
 	if c.tls != nil {
 		// close_notify: the peer's TLS layer reads it as end of stream.
-		return wrapOS(c.tls.CloseWrite())
+		return oserr.Wrap(c.tls.CloseWrite())
 	}
-	return wrapOS(c.tcp.CloseWrite())
+	return oserr.Wrap(c.tcp.CloseWrite())
 }
 
 func (c *tcpConn) Close() error {
