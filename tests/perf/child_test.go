@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/tests/perf/loadgen"
 )
@@ -31,7 +33,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	testkit.VerifyTestMain(m)
+	// gnet starts a package-level worker pool when it is imported.
+	testkit.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"))
 }
 
 func runChild(role string) error {

@@ -2,7 +2,7 @@
 // comparison runs in one command, alternates its sides several times, and
 // prints "name: ratio" lines against a baseline measured in the same run:
 //
-//	go test ./tests/perf -run '^$' -bench Echo -benchtime 1x      # TCP echo: actors (alone and under a chain) on evloop and osnet, evloop alone, Node.js, vs raw Go
+//	go test ./tests/perf -run '^$' -bench Echo -benchtime 1x      # TCP echo: actors (alone and under a chain) on evloop and osnet, evloop alone, nbio, gnet, Node.js, vs raw Go
 //	go test ./tests/perf -run '^$' -bench Idle -benchtime 1x      # RSS per idle connection
 //	go test ./tests/perf -run '^$' -bench Chain -benchtime 1x     # chain start, Restart of 1,000 actors, round trip
 //	go test ./tests/perf -run '^$' -bench HTTP -benchtime 1x      # HTTP hello from wrk: actor routes vs net/http

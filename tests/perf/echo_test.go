@@ -25,7 +25,7 @@ var (
 	heapProfile = flag.String("perf.heapprofile", "", "write each idle server's heap profile to this prefix plus the side's name")
 	sizeList    = flag.String("perf.sizes", "64,4096", "message sizes of the windowed echo loads, in bytes")
 	latency1    = flag.Bool("perf.w1", true, "also measure 64 B messages one at a time (round-trip latency)")
-	sideList    = flag.String("perf.sides", "raw,actor-evloop,chain-evloop,actor-osnet,evloop-direct,node", "echo servers compared; the first is the baseline (node: Node.js net, when installed)")
+	sideList    = flag.String("perf.sides", "raw,actor-evloop,chain-evloop,actor-osnet,evloop-direct,nbio,gnet,node", "echo servers compared; the first is the baseline (node: Node.js net, when installed; nbio, gnet: those libraries' own echo)")
 )
 
 // echoPlan is one comparison's shape.

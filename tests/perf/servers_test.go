@@ -37,8 +37,9 @@ var serverSides = map[string]func() (*echoServer, error){
 	"actor-evloop-1loop": func() (*echoServer, error) {
 		return actorServer(evloop.New(evloop.Options{Loops: 1}))
 	},
-	"evloop-direct": directServer,
-	"chain-evloop":  chainServer,
+	"evloop-direct":       func() (*echoServer, error) { return directServer(evloop.Options{}) },
+	"evloop-direct-1loop": func() (*echoServer, error) { return directServer(evloop.Options{Loops: 1}) },
+	"chain-evloop":        chainServer,
 }
 
 // chainServer is the echo service as the demo runs it: EchoSpec on evloop
@@ -188,8 +189,8 @@ func rawServer() (*echoServer, error) {
 
 // directServer echoes with evloop's streams and no actors: the transport's
 // own limit.
-func directServer() (*echoServer, error) {
-	n := evloop.New(evloop.Options{})
+func directServer(opts evloop.Options) (*echoServer, error) {
+	n := evloop.New(opts)
 	l, err := n.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
 	if err != nil {
 		return nil, err

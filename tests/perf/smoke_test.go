@@ -17,7 +17,7 @@ func TestSmallSideBySideRuns(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	var out bytes.Buffer
-	p := echoPlan{sides: []string{"raw", "actor-evloop", "chain-evloop", "actor-osnet", "evloop-direct", "node"}, rounds: 1,
+	p := echoPlan{sides: []string{"raw", "actor-evloop", "chain-evloop", "actor-osnet", "evloop-direct", "nbio", "gnet", "node"}, rounds: 1,
 		duration: 100 * time.Millisecond, conns: 4, window: 4, sizes: []int{64}}
 	if err := runEcho(p, &out); err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestSmallSideBySideRuns(t *testing.T) {
 	if nodePath == "" {
 		t.Error("node is not installed: the Node.js comparison cannot run (tests/setup.sh installs it)")
 	}
-	for _, want := range []string{"echo-64B-w4 msgs/s actor-evloop/raw:", "echo-64B-w4 msgs/s node/raw:", "echo-64B-w4 cpu/msg chain-evloop/raw:", "echo-64B-w4 cpu/msg actor-osnet/raw:", "idle-rss/conn actor-evloop/actor-osnet:", "actor-rtt chain/protoactor:"} {
+	for _, want := range []string{"echo-64B-w4 msgs/s actor-evloop/raw:", "echo-64B-w4 msgs/s node/raw:", "echo-64B-w4 cpu/msg chain-evloop/raw:", "echo-64B-w4 cpu/msg actor-osnet/raw:", "echo-64B-w4 cpu/msg gnet/raw:", "echo-64B-w4 cpu/msg nbio/raw:", "idle-rss/conn actor-evloop/actor-osnet:", "actor-rtt chain/protoactor:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %q line", want)
 		}

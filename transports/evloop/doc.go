@@ -1,11 +1,11 @@
 // Package evloop is an event-loop backend for transports.Network: on Linux,
 // TCP streams and listeners are driven by a few epoll loops (by default one
-// per GOMAXPROCS) instead of a reader and a writer goroutine per socket, as
-// MicroStack's own chain does it. A loop's goroutine waits for its epoll
-// descriptor to become readable in Go's own network poller, parked like any
-// goroutine blocked on a socket, rather than blocking a thread in
-// epoll_wait: that keeps the scheduler's thread hand-offs out of every wait
-// (measured: about a third less CPU per echoed message).
+// per two Ps, at least one) instead of a reader and a writer goroutine per
+// socket, as MicroStack's own chain does it. With fewer loops than Ps a
+// loop's goroutine blocks its thread in epoll_wait; with as many (one P, or
+// Options.Loops set so) it waits for its epoll descriptor in Go's own
+// network poller, parked like any goroutine blocked on a socket. Which is
+// cheaper depends on that count; Options.Loops has the figures.
 //
 // What a socket costs. An idle connection holds its descriptor, one small
 // struct (about 250 bytes) and one slot in its loop's table: no goroutine

@@ -25,16 +25,23 @@ const Supported = true
 // each loop's goroutine and epoll descriptor come with its first socket
 // and go with its last.
 func New(opts Options) *Network {
+	procs := runtime.GOMAXPROCS(0)
 	k := opts.Loops
 	if k <= 0 {
-		k = runtime.GOMAXPROCS(0)
+		k = max(procs/2, 1)
 	}
+	return newNetwork(opts, k, k < procs)
+}
+
+// newNetwork makes a Network of k loops that block their threads in
+// epoll_wait (block) or park in Go's poller.
+func newNetwork(opts Options, k int, block bool) *Network {
 	p := portable(opts)
 	n := &Network{portable: p}
 	n.impl.portable = p
 	n.impl.pollers = make([]*poller, k)
 	for j := range n.impl.pollers {
-		n.impl.pollers[j] = &poller{}
+		n.impl.pollers[j] = &poller{block: block}
 	}
 	return n
 }

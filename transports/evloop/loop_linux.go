@@ -53,6 +53,8 @@ const (
 type poller struct {
 	mu  sync.Mutex
 	cur *loop
+	// block makes the loop wait in epoll_wait itself (see loop.ep).
+	block bool
 }
 
 // acquire returns the loop a new socket joins, counting the socket.
@@ -60,7 +62,7 @@ func (p *poller) acquire() (*loop, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
-		l, err := newLoop(p)
+		l, err := newLoop(p, p.block)
 		if err != nil {
 			return nil, err
 		}
@@ -91,10 +93,12 @@ func (p *poller) release(l *loop) {
 type loop struct {
 	p    *poller
 	epfd int
-	// ep is epfd as a file in Go's own poller: the loop goroutine waits
-	// for epfd to be readable there, parked like any network goroutine,
-	// instead of blocking a thread in epoll_wait (which makes the runtime
-	// hand the thread's P to another thread at every wait).
+	// ep is epfd as a file in Go's own poller, when the loop parks there:
+	// the loop goroutine waits for epfd to be readable like any network
+	// goroutine. Nil when the loop blocks its thread in epoll_wait
+	// instead (with fewer loops than Ps; see Options.Loops for the
+	// figures): then epfd must stay out of Go's poller, or every event
+	// would also wake an idle P for nothing.
 	ep   *os.File
 	rc   syscall.RawConn
 	efd  int // eventfd that ends an epoll_wait early
@@ -117,7 +121,7 @@ type loop struct {
 	events []unix.EpollEvent
 }
 
-func newLoop(p *poller) (*loop, error) {
+func newLoop(p *poller, block bool) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create: %w", err)
@@ -132,6 +136,9 @@ func newLoop(p *poller) (*loop, error) {
 		unix.Close(epfd)
 		unix.Close(efd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	if block {
+		return &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents)}, nil
 	}
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
@@ -274,12 +281,22 @@ func (l *loop) run() {
 }
 
 // idleHook, set by tests only, runs when the loop has found nothing to do
-// and is about to wait in Go's poller (timeout < 0: without a deadline).
+// and is about to wait (timeout < 0: without a deadline).
 var idleHook atomic.Pointer[func(timeout int)]
 
 // wait returns the ready events, waiting up to timeout milliseconds
-// (forever when negative) in Go's poller.
+// (forever when negative) in epoll_wait or in Go's poller.
 func (l *loop) wait(timeout int) (int, error) {
+	if l.ep == nil {
+		if h := idleHook.Load(); h != nil && timeout != 0 {
+			(*h)(timeout)
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		if err == unix.EINTR {
+			return 0, nil
+		}
+		return max(n, 0), err
+	}
 	n, err := unix.EpollWait(l.epfd, l.events, 0)
 	if n > 0 || timeout == 0 || (err != nil && err != unix.EINTR) {
 		return max(n, 0), err
@@ -316,5 +333,9 @@ func (l *loop) exit() {
 	l.tasks = nil
 	unix.Close(l.efd)
 	l.mu.Unlock()
+	if l.ep == nil {
+		unix.Close(l.epfd)
+		return
+	}
 	l.ep.Close() // closes epfd
 }

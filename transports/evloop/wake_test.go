@@ -1,6 +1,7 @@
 package evloop
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -9,13 +10,19 @@ import (
 )
 
 // An event that arrives after the loop found nothing to do and before it
-// parks in Go's poller must still wake it: the poller forgets a readiness
-// recorded before the park begins, so the loop must look once more after
-// that. The hook makes the event arrive in exactly that window, while the
-// loop is about to sleep without a deadline.
+// sleeps must still wake it. A parked loop is the delicate one: Go's poller
+// forgets a readiness recorded before the park begins, so the loop must
+// look once more after that. The hook makes the event arrive in exactly
+// that window, while the loop is about to sleep without a deadline.
 func TestEventJustBeforeSleepWakesTheLoop(t *testing.T) {
+	for _, block := range []bool{false, true} {
+		t.Run(fmt.Sprintf("block=%v", block), func(t *testing.T) { eventJustBeforeSleep(t, block) })
+	}
+}
+
+func eventJustBeforeSleep(t *testing.T, block bool) {
 	got := make(chan []byte, 4)
-	s, c, closed := acceptOne(t, New(Options{Loops: 1}), func(transports.Stream) transports.StreamFuncs {
+	s, c, closed := acceptOne(t, newNetwork(Options{}, 1, block), func(transports.Stream) transports.StreamFuncs {
 		return transports.StreamFuncs{Data: func(b []byte) { got <- b }}
 	})
 
