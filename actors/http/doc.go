@@ -62,7 +62,11 @@
 // Middleware run before the actor is asked) and sent to the route's actor as
 // an *httpmsg.Request, with the connection's reply process (a protoactor
 // Process, not an actor) as sender and ReplyTo; the answer is written to the
-// stream from the handler's own goroutine, with no mailbox hop back. With
+// stream from the handler's own goroutine, with no mailbox hop back. A route
+// actor spawned with dispatch.HereProps (runtime/dispatch) is run by the
+// connection's goroutine itself, an event loop, whenever it is idle, as a
+// TCP connection's actor is: no thread hand-off per request either way,
+// for handlers that never block (one that waits holds up the loop). With
 // transports/evloop as Network no goroutine belongs to a connection or a
 // request: the event loops read, the handler's goroutine writes, and one
 // sweeper goroutine per server applies the timeouts (within a quarter of the

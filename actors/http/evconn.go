@@ -111,6 +111,7 @@ type evRequest struct {
 // lock: a dead handler's dead letter answers synchronously, to onReply.
 type evSend struct {
 	to  *actor.PID
+	rt  *evRoute
 	req *httpmsg.Request
 	as  *actor.PID
 }
@@ -171,9 +172,15 @@ func (c *evConn) unlock() {
 	out := c.outbox
 	c.outbox = evSend{}
 	c.mu.Unlock()
-	if out.to != nil {
-		c.ev.system.Root.RequestWithCustomSender(out.to, out.req, out.as)
+	if out.to == nil {
+		return
 	}
+	if mb := out.rt.here(c.ev.system); mb != nil {
+		// As RequestWithCustomSender sends it, run here if idle.
+		mb.PostHere(&actor.MessageEnvelope{Message: out.req, Sender: out.as})
+		return
+	}
+	c.ev.system.Root.RequestWithCustomSender(out.to, out.req, out.as)
 }
 
 // OnData implements transports.StreamHandler: bytes go to the parser.
@@ -571,7 +578,7 @@ func (c *evConn) dispatch(r *evRequest) {
 	c.busy, c.streaming, c.inflight = true, false, true
 	c.req, c.handler, c.extra = r, rt.actor, rw.header
 	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
-	c.outbox = evSend{to: rt.actor, req: req, as: c.reply}
+	c.outbox = evSend{to: rt.actor, rt: rt, req: req, as: c.reply}
 }
 
 // done ends the request with its handler.

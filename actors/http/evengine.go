@@ -13,6 +13,7 @@ import (
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/httpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/transports"
 )
@@ -181,6 +182,26 @@ func (ev *evServer) routes(opts Options) (mux *nethttp.ServeMux, err error) {
 type evRoute struct {
 	actor *actor.PID
 	limit int64
+
+	find sync.Once
+	mb   *dispatch.Mailbox // the actor's, when it was spawned with dispatch.HereProps
+	proc actor.Process     // the actor's process when mb was found
+}
+
+// here returns the route actor's dispatch.Mailbox while the actor that
+// had it is still registered, or nil: an actor spawned with
+// dispatch.HereProps is run in place by the connection's goroutine (its
+// event loop) when it is idle, as a TCP connection's actor is, instead of
+// being handed to another thread for every request.
+func (r *evRoute) here(system *actor.ActorSystem) *dispatch.Mailbox {
+	r.find.Do(func() { r.mb, r.proc, _ = dispatch.Find(system, r.actor) })
+	if r.mb == nil {
+		return nil
+	}
+	if p, _ := system.ProcessRegistry.Get(r.actor); p != r.proc {
+		return nil // stopped: the plain send reaches whatever has the name now
+	}
+	return r.mb
 }
 
 // evListener takes a listener's events.

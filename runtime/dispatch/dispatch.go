@@ -20,6 +20,11 @@
 // per request look it up with Of. Closing stops the idle workers; a closed
 // pool still runs what it is given, one new goroutine per activation, as
 // protoactor does.
+//
+// Mailbox goes one step further for actors fed by an event loop: PostHere
+// runs an idle actor on the posting goroutine. The TCP listener gives its
+// connections one; HereProps gives one to any actor, and Find lets a
+// sender (the HTTP server's event-loop engine) find it from the PID.
 package dispatch
 
 import (
@@ -164,4 +169,14 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 		return props.Configure(actor.WithDispatcher(p))
 	}
 	return props
+}
+
+// HereProps is Props with a Mailbox as well: the actor runs on the pool,
+// and Find finds its mailbox, so that a caller on an event loop (the HTTP
+// server's event-loop engine, for one) may run it in place with PostHere
+// while it is idle, saving a hand-off between threads per message. Use it
+// for actors that never block: one that sleeps or waits holds up every
+// connection of the loop that runs it. It changes props in place.
+func HereProps(system *actor.ActorSystem, props *actor.Props) *actor.Props {
+	return Props(system, props).Configure(actor.WithMailbox(func() actor.Mailbox { return NewMailbox() }))
 }

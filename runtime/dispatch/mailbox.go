@@ -91,6 +91,9 @@ func (m *Mailbox) PostHere(msg any) {
 
 // PostSystemMessage implements actor.Mailbox.
 func (m *Mailbox) PostSystemMessage(msg any) {
+	if m.answerProbe(msg) {
+		return
+	}
 	m.mu.Lock()
 	m.sys.push(msg)
 	m.sysN.Add(1)

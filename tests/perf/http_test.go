@@ -42,6 +42,9 @@ func init() {
 	serverSides["actor-evloop"+httpSuffix] = func() (*echoServer, error) {
 		return actorHTTPServer(httpactor.EngineEventLoop, evloop.New(evloop.Options{}))
 	}
+	serverSides["actor-evloop-2loops"+httpSuffix] = func() (*echoServer, error) {
+		return actorHTTPServer(httpactor.EngineEventLoop, evloop.New(evloop.Options{Loops: 2}))
+	}
 	serverSides["actor-nethttp"+httpSuffix] = func() (*echoServer, error) {
 		return actorHTTPServer(httpactor.EngineNetHTTP, osnet.New(osnet.Options{}))
 	}
@@ -79,7 +82,7 @@ func actorHTTPServer(engine httpactor.Engine, n transports.Network) (*echoServer
 	// own actors use; the hello actor uses it too, as a chain's user can.
 	pool := dispatch.NewPool(dispatch.Options{})
 	dispatch.Install(system, pool)
-	hello := system.Root.Spawn(dispatch.Props(system, actor.PropsFromFunc(func(ctx actor.Context) {
+	hello := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
 		if _, ok := ctx.Message().(*httpmsg.Request); ok {
 			ctx.Respond(&httpmsg.Response{Body: helloBody})
 		}

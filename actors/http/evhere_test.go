@@ -1,0 +1,115 @@
+package http_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	httpactor "github.com/microstack-go/microstack/actors/http"
+	"github.com/microstack-go/microstack/messages/httpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
+	"github.com/microstack-go/microstack/transports/evloop"
+)
+
+// onLoopStack reports whether the calling goroutine is an event loop's.
+func onLoopStack() bool {
+	buf := make([]byte, 64<<10)
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "transports/evloop.(*loop).run")
+}
+
+// A route actor spawned with dispatch.HereProps is run by the connection's
+// event loop while it is idle; pipelined requests keep their order, a
+// panic is the actor's supervisor's business, and once the actor stops
+// its route answers 503 as for any stopped handler.
+func TestEventLoopEngineRunsHerePropsActorsOnTheLoop(t *testing.T) {
+	if !evloop.Supported {
+		t.Skip("no event loops on this system")
+	}
+	system, _ := newSystem(t)
+	pool := dispatch.NewPool(dispatch.Options{})
+	t.Cleanup(pool.Close)
+	dispatch.Install(system, pool)
+	var onLoop, elsewhere atomic.Int64
+	here := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
+		req, ok := ctx.Message().(*httpmsg.Request)
+		if !ok {
+			return
+		}
+		if onLoopStack() {
+			onLoop.Add(1)
+		} else {
+			elsewhere.Add(1)
+		}
+		if req.Path == "/here/panic" {
+			panic("handler panics")
+		}
+		ctx.Respond(&httpmsg.Response{Body: fmt.Appendf(nil, "%s %s", req.Path, req.Body)})
+	})))
+	slow := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if req, ok := ctx.Message().(*httpmsg.Request); ok {
+			to := req.ReplyTo
+			time.AfterFunc(50*time.Millisecond, func() { system.Root.Send(to, &httpmsg.Response{Body: []byte("slow")}) })
+		}
+	}))
+	stopActor(t, system, slow)
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{
+		HandlerTimeout: 300 * time.Millisecond,
+		Routes: []httpactor.Route{
+			{Pattern: "/here/", Actor: here},
+			{Pattern: "/slow", Actor: slow},
+		},
+	}))
+
+	conn := rawConn(t, addr)
+	var raw strings.Builder
+	want := []string{}
+	for i := range 20 {
+		if i%5 == 2 {
+			raw.WriteString("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+			want = append(want, "slow")
+			continue
+		}
+		fmt.Fprintf(&raw, "POST /here/%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d", i, i%10)
+		want = append(want, fmt.Sprintf("/here/%d %d", i, i%10))
+	}
+	if _, err := io.WriteString(conn, raw.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resps, bodies, err := readResponses(br, len(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if resps[i].StatusCode != 200 || bodies[i] != want[i] {
+			t.Fatalf("response %d: %d %q, want %q", i, resps[i].StatusCode, bodies[i], want[i])
+		}
+	}
+	if onLoop.Load() == 0 {
+		t.Fatalf("the HereProps actor never ran on the event loop (%d times elsewhere)", elsewhere.Load())
+	}
+
+	// A panic restarts the actor (protoactor's default strategy); the
+	// request it dropped times out, and the next one is answered.
+	io.WriteString(conn, "GET /here/panic HTTP/1.1\r\nHost: x\r\n\r\nGET /here/after HTTP/1.1\r\nHost: x\r\n\r\n")
+	resps, bodies, err = readResponses(br, 2)
+	if err != nil || resps[0].StatusCode != 504 || resps[1].StatusCode != 200 || bodies[1] != "/here/after " {
+		t.Fatalf("after a panic: %v %q %v", resps, bodies, err)
+	}
+
+	if err := system.Root.StopFuture(here).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /here/gone HTTP/1.1\r\nHost: x\r\n\r\n")
+	resps, _, err = readResponses(br, 1)
+	if err != nil || resps[0].StatusCode != 503 {
+		t.Fatalf("stopped HereProps actor: %v %v", resps, err)
+	}
+}

@@ -1,0 +1,81 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/microstack-go/microstack/runtime/dispatch"
+)
+
+func TestFindReturnsTheMailboxOfAnActorSpawnedWithHereProps(t *testing.T) {
+	system := quietSystem()
+	pool := dispatch.NewPool(dispatch.Options{})
+	defer pool.Close()
+	dispatch.Install(system, pool)
+	var got atomic.Int64
+	pid := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case int:
+			got.Store(int64(m))
+		case string:
+			ctx.Respond(m)
+		}
+	})))
+	// Once it has answered, the actor is idle.
+	if _, err := system.Root.RequestFuture(pid, "ready?", 5*time.Second).Result(); err != nil {
+		t.Fatal(err)
+	}
+	mb, proc, ok := dispatch.Find(system, pid)
+	if !ok {
+		t.Fatal("Find: the actor's dispatch.Mailbox was not found")
+	}
+	if now, _ := system.ProcessRegistry.Get(pid); now != proc {
+		t.Fatalf("Find returned process %v, the registry has %v", proc, now)
+	}
+	mb.PostHere(7) // the actor is idle: handled before PostHere returns
+	if got.Load() != 7 {
+		t.Fatalf("after PostHere the actor had %d, want 7", got.Load())
+	}
+	if err := system.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := system.ProcessRegistry.Get(pid); now == proc {
+		t.Fatal("a stopped actor's process is still registered: a kept pair could not tell")
+	}
+}
+
+func TestFindLeavesOtherActorsAlone(t *testing.T) {
+	var logs bytes.Buffer
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}))
+	pid := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if _, ok := ctx.Message().(string); ok {
+			ctx.Respond("pong")
+		}
+	}))
+	if _, _, ok := dispatch.Find(system, pid); ok {
+		t.Fatal("Find found a dispatch.Mailbox on an actor with protoactor's")
+	}
+	// The probe was queued and handled as a no-op: the actor still
+	// answers, and nothing was logged about it.
+	res, err := system.Root.RequestFuture(pid, "ping", 5*time.Second).Result()
+	if err != nil || res != "pong" {
+		t.Fatalf("after Find the actor answered %v, %v", res, err)
+	}
+	if logs.Len() > 0 {
+		t.Fatalf("Find's probe was logged: %s", logs.String())
+	}
+	if _, _, ok := dispatch.Find(system, actor.NewPID("elsewhere:1234", pid.Id)); ok {
+		t.Fatal("Find answered for a remote PID")
+	}
+	if _, _, ok := dispatch.Find(system, actor.NewPID(system.Address(), "nobody")); ok {
+		t.Fatal("Find answered for an actor that does not exist")
+	}
+	_ = system.Root.StopFuture(pid).Wait()
+}
