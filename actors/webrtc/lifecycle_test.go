@@ -2,10 +2,13 @@ package webrtc_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	pion "github.com/pion/webrtc/v4"
 
 	"github.com/microstack-go/microstack/actors/stun/stuntest"
 	"github.com/microstack-go/microstack/actors/webrtc"
@@ -106,7 +109,11 @@ func crashable(p *actor.Props) *actor.Props {
 
 func TestCrashedPeerIsRestartedAndReconnectsThroughANewOffer(t *testing.T) {
 	e := newEnv(t)
-	a := e.peer("a", loopbackOptions())
+	// a gives up on a silent b within seconds, should b's close_notify be
+	// lost (a loaded machine drops it now and then).
+	aOpts := loopbackOptions()
+	aOpts.ICEDisconnectedTimeout, aOpts.ICEFailedTimeout = time.Second, 2*time.Second
+	a := e.peer("a", aOpts)
 	b := e.peerProps("b", loopbackOptions(), crashable)
 	a.probe.Send(a.peer, &rtcmsg.OpenDataChannel{Label: "first"})
 	negotiate(t, a, b)
@@ -114,9 +121,10 @@ func TestCrashedPeerIsRestartedAndReconnectsThroughANewOffer(t *testing.T) {
 	opened(b.probe, "first")
 
 	e.system.Root.Send(b.peer, crash{})
-	// a learns that its channel and its connection ended.
+	// a learns that its channel and its connection ended: closed by b, or
+	// failed when b's close_notify did not arrive.
 	closedFrom(t, a.probe, chA.Channel)
-	if c := closedFrom(t, a.probe, a.peer); c.Reason != messages.PeerClosed {
+	if c := closedFrom(t, a.probe, a.peer); c.Reason != messages.PeerClosed && c.Reason != messages.ErrorClosed {
 		t.Fatalf("a closed with %v", c.Reason)
 	}
 
@@ -172,4 +180,50 @@ func TestRelayOnlyPeersExchangeDataThroughCoturn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A remote that falls silent without closing (its close_notify never
+// arrives: a crash, a cut cable) fails the connection once ICE gives up,
+// and the peer reports Closed with the failure and stops, instead of
+// waiting for ever.
+func TestPeerWhoseRemoteFallsSilentFailsAndCloses(t *testing.T) {
+	e := newEnv(t)
+	// b's only socket is one the test holds: closing it cuts b off
+	// without a word to a.
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	bOpts := loopbackOptions()
+	bOpts.Settings = func(s *pion.SettingEngine) { s.SetICEUDPMux(pion.NewICEUDPMux(nil, sock)) }
+	aOpts := loopbackOptions()
+	aOpts.ICEDisconnectedTimeout, aOpts.ICEFailedTimeout, aOpts.ICEKeepAlive = 500*time.Millisecond, time.Second, 200*time.Millisecond
+	a, _, chA, _ := e.pair("silent", nil, aOpts, bOpts)
+
+	_ = sock.Close()
+	// The peer's Closed and its channel's come in either order.
+	var c *messages.Closed
+	for chClosed := false; c == nil || !chClosed; {
+		env, ok := a.probe.Next(wait)
+		if !ok {
+			t.Fatalf("no Closed from the peer (%v) or its channel (%v)", c, chClosed)
+		}
+		if m, ok := env.Message.(*messages.Closed); ok {
+			switch {
+			case env.Sender.Equal(a.peer):
+				c = m
+			case env.Sender.Equal(chA.Channel):
+				chClosed = true
+			}
+		}
+	}
+	if c.Reason != messages.ErrorClosed || c.Err == nil || !strings.Contains(c.Err.Error(), "failed") {
+		t.Fatalf("a closed with %v (%v), want the connection's failure", c.Reason, c.Err)
+	}
+	testkit.Eventually(t, wait, func() bool {
+		p, _ := e.system.ProcessRegistry.Get(a.peer)
+		_, alive := p.(*actor.ActorProcess)
+		return !alive
+	}, "the failed peer did not stop")
 }

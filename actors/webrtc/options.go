@@ -31,7 +31,10 @@ type Options struct {
 	// ICEDisconnectedTimeout, ICEFailedTimeout and ICEKeepAlive are the
 	// ICE agent's timers: how long without traffic before the connection
 	// is disconnected, how much longer before it has failed, and how often
-	// a keep-alive is sent. Defaults 5 s, 25 s and 2 s (pion's).
+	// a keep-alive is sent. Defaults 5 s, 25 s and 2 s (pion's). A peer
+	// whose connection has failed (there is no ICE restart here) reports
+	// messages.Closed with messages.ErrorClosed and stops, as one closed
+	// by its remote reports PeerClosed.
 	ICEDisconnectedTimeout, ICEFailedTimeout, ICEKeepAlive time.Duration
 	// IncludeLoopback gathers candidates on loopback addresses, which ICE
 	// leaves out by default. Needed for peers on one host talking over

@@ -301,14 +301,29 @@ func (p *peer) localCandidate(ctx actor.Context, c *pion.ICECandidate) {
 
 func (p *peer) stateChanged(ctx actor.Context, s pion.PeerConnectionState) {
 	p.tell(ctx, &rtcmsg.ConnectionStateChanged{State: rtcmsg.ConnectionState(s.String())})
-	if s == pion.PeerConnectionStateClosed && !p.closing {
+	if p.closing {
+		return
+	}
+	switch s {
+	case pion.PeerConnectionStateClosed:
 		// The remote closed (DTLS close_notify): the connection cannot be
 		// used again.
 		p.closing = true
 		p.tell(ctx, &messages.Closed{Reason: messages.PeerClosed})
 		ctx.Stop(p.self)
+	case pion.PeerConnectionStateFailed:
+		// ICE found no working pair for ICEFailedTimeout, or DTLS failed:
+		// with no ICE restart here, the connection is over, as when a
+		// crashed remote's close_notify was lost on the way.
+		p.closing = true
+		p.tell(ctx, &messages.Closed{Reason: messages.ErrorClosed, Err: errConnectionFailed})
+		ctx.Stop(p.self)
 	}
 }
+
+// errConnectionFailed is the error of a connection that reached the
+// failed state.
+var errConnectionFailed = errors.New("webrtc: connection failed (no ICE pair answered, or DTLS failed)")
 
 func (p *peer) openDataChannel(ctx actor.Context, m *rtcmsg.OpenDataChannel) {
 	if !p.usable(ctx, m) {

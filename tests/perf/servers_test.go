@@ -37,6 +37,10 @@ var serverSides = map[string]func() (*echoServer, error){
 	"actor-evloop-1loop": func() (*echoServer, error) {
 		return actorServer(evloop.New(evloop.Options{Loops: 1}))
 	},
+	// With as many loops as Ps (here 2), the loops park in Go's poller.
+	"actor-evloop-2loops": func() (*echoServer, error) {
+		return actorServer(evloop.New(evloop.Options{Loops: 2}))
+	},
 	"evloop-direct":       func() (*echoServer, error) { return directServer(evloop.Options{}) },
 	"evloop-direct-1loop": func() (*echoServer, error) { return directServer(evloop.Options{Loops: 1}) },
 	"chain-evloop":        chainServer,
