@@ -17,6 +17,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/microstack-go/microstack/actors/store"
+	"github.com/microstack-go/microstack/internal/cputime"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/storemsg"
 	"github.com/microstack-go/microstack/runtime/dispatch"
@@ -116,7 +117,7 @@ func throughActor(opts store.Options, writers int) putSide {
 			return putSample{}, err
 		}
 		defer closeStore()
-		commits0, cpu0 := e.Counter("commits"), cpuTime()
+		commits0, cpu0 := e.Counter("commits"), cputime.Process()
 		n, el, err := untilStopped(writers, d, func(i int64) error {
 			res, err := sys.Root.RequestFuture(pid, &storemsg.Put{Key: benchKey(i), Value: benchValue}, wait).Result()
 			if _, ok := res.(*storemsg.Stored); !ok && err == nil {
@@ -124,7 +125,7 @@ func throughActor(opts store.Options, writers int) putSide {
 			}
 			return err
 		})
-		return putSample{puts: n, elapsed: el, cpu: cpuTime() - cpu0, commits: e.Counter("commits") - commits0}, err
+		return putSample{puts: n, elapsed: el, cpu: cputime.Process() - cpu0, commits: e.Counter("commits") - commits0}, err
 	}
 }
 
@@ -140,7 +141,7 @@ func streamThroughActor(opts store.Options, window int) putSide {
 			return putSample{}, err
 		}
 		defer closeStore()
-		commits0, cpu0 := e.Counter("commits"), cpuTime()
+		commits0, cpu0 := e.Counter("commits"), cputime.Process()
 		w := &streamer{store: pid, window: window, done: make(chan error, 1)}
 		start := time.Now()
 		timer := time.AfterFunc(d, func() { w.stop.Store(true) })
@@ -153,7 +154,7 @@ func streamThroughActor(opts store.Options, window int) putSide {
 			return putSample{}, errors.New("stream writer: no end")
 		}
 		el := time.Since(start)
-		return putSample{puts: w.acked, elapsed: el, cpu: cpuTime() - cpu0, commits: e.Counter("commits") - commits0}, err
+		return putSample{puts: w.acked, elapsed: el, cpu: cputime.Process() - cpu0, commits: e.Counter("commits") - commits0}, err
 	}
 }
 
@@ -211,11 +212,11 @@ func rawSyncedTxns(writers int) putSide {
 			return putSample{}, err
 		}
 		defer db.Close()
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		n, el, err := untilStopped(writers, d, func(i int64) error {
 			return db.Update(func(txn *badger.Txn) error { return txn.Set(benchKey(i), benchValue) })
 		})
-		return putSample{puts: n, elapsed: el, cpu: cpuTime() - cpu0}, err
+		return putSample{puts: n, elapsed: el, cpu: cputime.Process() - cpu0}, err
 	}
 }
 
@@ -228,7 +229,7 @@ func rawWriteBatch(dir string, d time.Duration) (putSample, error) {
 		return putSample{}, err
 	}
 	defer db.Close()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	wb := db.NewWriteBatch()
 	n, el, err := untilStopped(1, d, func(i int64) error { return wb.Set(benchKey(i), benchValue) })
 	if err != nil {
@@ -240,7 +241,7 @@ func rawWriteBatch(dir string, d time.Duration) (putSample, error) {
 		return putSample{}, err
 	}
 	el += time.Since(start)
-	return putSample{puts: n, elapsed: el, cpu: cpuTime() - cpu0}, nil
+	return putSample{puts: n, elapsed: el, cpu: cputime.Process() - cpu0}, nil
 }
 
 // putComparison is one line of the performance issue's store targets.

@@ -15,6 +15,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/microstack-go/microstack/actors/webrtc"
+	"github.com/microstack-go/microstack/internal/cputime"
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/rtcmsg"
@@ -326,9 +327,9 @@ func BenchmarkDataChannel16K(b *testing.B) {
 			return
 		}
 		runtime.GC()
-		c0, t0 := cpuTime(), time.Now()
+		c0, t0 := cputime.Process(), time.Now()
 		s.run(n)
-		wall, cpu := time.Since(t0), cpuTime()-c0
+		wall, cpu := time.Since(t0), cputime.Process()-c0
 		s.wall += wall
 		s.cpu += cpu
 		s.rounds = append(s.rounds, float64(n)*size/1e6/wall.Seconds())
