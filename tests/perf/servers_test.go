@@ -37,6 +37,9 @@ var serverSides = map[string]func() (*echoServer, error){
 	"actor-evloop-1loop": func() (*echoServer, error) {
 		return actorServer(evloop.New(evloop.Options{Loops: 1}))
 	},
+	"actor-evloop-nocoalesce": func() (*echoServer, error) {
+		return actorServer(evloop.New(evloop.Options{Coalesce: -1}))
+	},
 	// With as many loops as Ps (here 2), the loops park in Go's poller.
 	"actor-evloop-2loops": func() (*echoServer, error) {
 		return actorServer(evloop.New(evloop.Options{Loops: 2}))

@@ -3,6 +3,7 @@ package evloop
 import (
 	"io"
 	"net/netip"
+	"time"
 
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/osnet"
@@ -25,6 +26,13 @@ type Options struct {
 	// parked loop 1.30-1.38x; two parked loops 1.28-1.32x; two blocking
 	// loops 1.58x.
 	Loops int
+	// Coalesce is how long a loop under load may pause after a busy turn
+	// before it looks for more events, so that sockets gather more bytes
+	// per read. A loop pauses only while that measurably pays: while its
+	// reads are at least half as large again as without pausing, which it
+	// checks from time to time (see coalesce_linux.go for the figures).
+	// Default 200 µs; negative: never pause.
+	Coalesce time.Duration
 	// Portable serves what the event loops do not: TLS streams, packet
 	// sockets and the interface list. Default osnet.New(osnet.Options{}).
 	Portable *osnet.Network

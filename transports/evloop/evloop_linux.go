@@ -40,8 +40,12 @@ func newNetwork(opts Options, k int, block bool) *Network {
 	n := &Network{portable: p}
 	n.impl.portable = p
 	n.impl.pollers = make([]*poller, k)
+	wait := opts.Coalesce
+	if wait == 0 {
+		wait = defaultCoalesce
+	}
 	for j := range n.impl.pollers {
-		n.impl.pollers[j] = &poller{block: block}
+		n.impl.pollers[j] = &poller{block: block, coalesce: max(wait, 0)}
 	}
 	return n
 }

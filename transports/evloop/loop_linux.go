@@ -55,6 +55,8 @@ type poller struct {
 	cur *loop
 	// block makes the loop wait in epoll_wait itself (see loop.ep).
 	block bool
+	// coalesce is the loop's longest pause after a busy turn; 0: none.
+	coalesce time.Duration
 }
 
 // acquire returns the loop a new socket joins, counting the socket.
@@ -62,7 +64,7 @@ func (p *poller) acquire() (*loop, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
-		l, err := newLoop(p, p.block)
+		l, err := newLoop(p, p.block, p.coalesce)
 		if err != nil {
 			return nil, err
 		}
@@ -119,9 +121,10 @@ type loop struct {
 	spare  []pollable
 	buf    []byte // the read buffer all the loop's streams share
 	events []unix.EpollEvent
+	co     coalescer
 }
 
-func newLoop(p *poller, block bool) (*loop, error) {
+func newLoop(p *poller, block bool, coalesce time.Duration) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create: %w", err)
@@ -138,7 +141,7 @@ func newLoop(p *poller, block bool) (*loop, error) {
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
 	if block {
-		return &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents)}, nil
+		return &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents), co: newCoalescer(coalesce)}, nil
 	}
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
@@ -152,7 +155,7 @@ func newLoop(p *poller, block bool) (*loop, error) {
 		unix.Close(efd)
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	return &loop{p: p, epfd: epfd, ep: ep, rc: rc, efd: efd, events: make([]unix.EpollEvent, maxEvents)}, nil
+	return &loop{p: p, epfd: epfd, ep: ep, rc: rc, efd: efd, events: make([]unix.EpollEvent, maxEvents), co: newCoalescer(coalesce)}, nil
 }
 
 // post queues p's task for the loop's next turn. An urgent post wakes the
@@ -265,18 +268,26 @@ func (l *loop) run() {
 			return
 		}
 		busy := n > 0 || len(again) > 0 || len(tasks) > 0
+		nap := false
 		l.mu.Lock()
 		switch {
 		case len(l.tasks) > 0 || len(l.again) > 0:
 			timeout = 0
 		case busy:
 			l.sleep.Store(napping)
-			timeout = napMillis
+			timeout, nap = napMillis, true
 		default:
 			l.sleep.Store(sleeping)
 			timeout = -1
 		}
 		l.mu.Unlock()
+		if nap && l.co.turn(time.Now()) {
+			// Posts made meanwhile wait for the end of this pause.
+			// nanosleep, not time.Sleep: a Go timer this short would
+			// fire a millisecond late once the process is idle.
+			ts := unix.NsecToTimespec(int64(l.co.wait))
+			_ = unix.Nanosleep(&ts, nil)
+		}
 	}
 }
 

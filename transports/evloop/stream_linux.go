@@ -336,6 +336,7 @@ func (s *stream) read() []byte {
 	defer s.mu.Unlock()
 	switch {
 	case n > 0:
+		s.l.co.read(n)
 		data := getBuf(n)
 		copy(data, buf[:n])
 		if n < len(buf) && !s.hup {
