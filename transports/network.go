@@ -64,7 +64,9 @@ type ListenOptions struct {
 
 // StreamOptions configures one stream. Zero fields take the defaults.
 type StreamOptions struct {
-	// ReadSize is the most bytes one OnData call carries. Default 32 KiB.
+	// ReadSize is the most bytes one OnData call carries. Default 32 KiB;
+	// 64 KiB on transports/evloop, whose loops share one read buffer each
+	// (4 KiB echo, 16 in flight: about 10% less CPU per message than 32).
 	ReadSize int
 	// SendBuffer and ReceiveBuffer set the kernel's socket buffer sizes
 	// (SO_SNDBUF, SO_RCVBUF); zero keeps the system default. The simulated

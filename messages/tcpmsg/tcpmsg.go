@@ -143,7 +143,8 @@ type SocketOptions struct {
 	// LowWater is the queue length below which writing resumes after a
 	// refusal. Default HighWater/4.
 	LowWater int
-	// ReadSize is the most bytes one Received carries. Default 32 KiB.
+	// ReadSize is the most bytes one Received carries. Default the
+	// transport's: 32 KiB, 64 KiB on transports/evloop.
 	ReadSize int
 	// SendBuffer and ReceiveBuffer set the kernel's socket buffers; zero
 	// keeps the system's defaults.

@@ -37,6 +37,10 @@ var serverSides = map[string]func() (*echoServer, error){
 	"actor-evloop-1loop": func() (*echoServer, error) {
 		return actorServer(evloop.New(evloop.Options{Loops: 1}))
 	},
+	// evloop's read size before it became 64 KiB.
+	"actor-evloop-read32k": func() (*echoServer, error) {
+		return actorServerRead(evloop.New(evloop.Options{}), 32<<10)
+	},
 	"actor-evloop-nocoalesce": func() (*echoServer, error) {
 		return actorServer(evloop.New(evloop.Options{Coalesce: -1}))
 	},
@@ -100,12 +104,15 @@ func chainServer() (*echoServer, error) {
 // actorServer is microstack's echo service as EchoSpec builds it: the TCP
 // listener actor, a connection actor per connection running the echo
 // behaviour, mailboxes on the dispatch pool a chain installs, on network n.
-func actorServer(n transports.Network) (*echoServer, error) {
+func actorServer(n transports.Network) (*echoServer, error) { return actorServerRead(n, 0) }
+
+func actorServerRead(n transports.Network, readSize int) (*echoServer, error) {
 	quiet := slog.New(slog.DiscardHandler)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	pool := dispatch.NewPool(dispatch.Options{})
 	dispatch.Install(system, pool)
-	pid := system.Root.Spawn(tcp.ListenerProps(tcp.ListenerOptions{Network: n, Behavior: tcp.EchoBehavior, MaxConnections: 1 << 20}))
+	pid := system.Root.Spawn(tcp.ListenerProps(tcp.ListenerOptions{Network: n, Behavior: tcp.EchoBehavior, MaxConnections: 1 << 20,
+		Socket: tcpmsg.SocketOptions{ReadSize: readSize}}))
 	res, err := system.Root.RequestFuture(pid, &tcpmsg.Bind{Local: netip.MustParseAddrPort("127.0.0.1:0")}, 5*time.Second).Result()
 	if err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ const (
 	wakeSlot    = -1
 	maxAccepts  = 128 // accepts per listener per turn, for fairness
 	maxIovecs   = 64
-	defaultRead = 32 << 10
+	defaultRead = 64 << 10 // one buffer per loop: larger reads cost no memory per socket
 )
 
 // poller hands out the current loop of one of the Network's loop positions:
