@@ -287,7 +287,7 @@ func (p *procActor) started(ctx actor.Context, m started) {
 		return
 	}
 	p.c = m.c
-	m.c.serve(p.opts.ReadSize, p.deliver)
+	m.c.serve(p.opts.ReadSize, p.results.Put)
 	p.stats.Add("spawns", 1)
 	p.log.Debug("process: started", "path", p.spawn.Path, "pid", m.c.pid)
 	if p.closing {
@@ -308,18 +308,7 @@ func (p *procActor) started(ctx actor.Context, m started) {
 }
 
 // goDo runs f in a goroutine the actor owns and delivers its result.
-func (p *procActor) goDo(f func() any) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		p.deliver(f())
-	}()
-}
-
-// deliver queues a goroutine's result and nudges the actor. Results are
-// kept outside the mailbox so that release can handle those that arrive
-// after the actor stopped taking messages.
-func (p *procActor) deliver(result any) { p.results.Put(result) }
+func (p *procActor) goDo(f func() any) { p.results.Go(&p.wg, f) }
 
 func (p *procActor) drain(ctx actor.Context) {
 	for _, r := range p.results.Take() {

@@ -259,17 +259,11 @@ func stale(ctx actor.Context) bool {
 }
 
 // goDo runs f in a goroutine the actor owns and delivers its result.
-func (s *storeActor) goDo(f func() any) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.deliver(f())
-	}()
-}
+func (s *storeActor) goDo(f func() any) { s.results.Go(&s.wg, f) }
 
-// deliver queues a goroutine's result and nudges the actor to handle it.
-// Results are kept outside the mailbox so that release can handle those
-// that arrive after the actor stopped taking messages.
+// deliver queues a result and nudges the actor to handle it. Results are
+// kept outside the mailbox so that release can handle those that arrive
+// after the actor stopped taking messages.
 func (s *storeActor) deliver(result any) { s.results.Put(result) }
 
 func (s *storeActor) drain(ctx actor.Context) {

@@ -39,3 +39,13 @@ func (b *Inbox) Take() []any {
 	b.items = nil
 	return items
 }
+
+// Go runs f on a new goroutine, counted in wg (which the owner waits for
+// when it stops), and puts f's result.
+func (b *Inbox) Go(wg *sync.WaitGroup, f func() any) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.Put(f())
+	}()
+}

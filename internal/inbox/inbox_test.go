@@ -44,3 +44,24 @@ func Example() {
 	fmt.Println(b.Take())
 	// Output: [commit done]
 }
+
+func TestGoPutsTheResultAndCountsTheGoroutine(t *testing.T) {
+	woken := make(chan struct{}, 1)
+	b := inbox.New(func() { woken <- struct{}{} })
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	b.Go(&wg, func() any { <-release; return "done" })
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		t.Fatal("wg did not count the goroutine Go started")
+	default:
+	}
+	close(release)
+	<-woken
+	<-waited
+	if got := b.Take(); len(got) != 1 || got[0] != "done" {
+		t.Fatalf("took %v", got)
+	}
+}
