@@ -8,14 +8,13 @@ import (
 	"net"
 	nethttp "net/http"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	httpactor "github.com/microstack-go/microstack/actors/http"
-	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/flowtest"
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/transports"
@@ -109,80 +108,15 @@ func flowPart(i int) *httpmsg.WriteBody {
 	return &httpmsg.WriteBody{Data: data, Ack: i}
 }
 
-// answers reads the writer's messages until the write numbered last is
-// acknowledged or refused, and returns the writes refused meanwhile, in
-// order. Writes are answered in the order they were made, so the answer to
-// the last one comes after every refusal.
-func (f *flowStream) answers(t *testing.T, last int, acks *[]int) []int {
-	t.Helper()
-	var refused []int
-	for {
-		e, ok := f.writer.Next(0)
-		if !ok {
-			t.Fatalf("no answer to write %d; acks %v, refused %v", last, *acks, refused)
-		}
-		switch m := e.Message.(type) {
-		case *messages.WriteAck:
-			*acks = append(*acks, m.Ack.(int))
-			if m.Ack == last {
-				return refused
-			}
-		case *messages.WriteRefused:
-			i := m.Cmd.(*httpmsg.WriteBody).Ack.(int)
-			refused = append(refused, i)
-			if i == last {
-				return refused
-			}
-		default:
-			t.Fatalf("writer got %T %+v while writes were in flight", m, m)
-		}
-	}
-}
-
-// onlyAcks reads the writer's messages for d, failing on anything but an
-// acknowledgement.
-func (f *flowStream) onlyAcks(t *testing.T, d time.Duration, acks *[]int) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		e, ok := f.writer.Next(left)
-		if !ok {
-			return
-		}
-		a, ok := e.Message.(*messages.WriteAck)
-		if !ok {
-			t.Fatalf("writer got %T %+v, want only acks", e.Message, e.Message)
-		}
-		*acks = append(*acks, a.Ack.(int))
-	}
-}
-
-// untilResumed reads the writer's messages, acknowledgements only, until
-// WritingResumed, which must not come before the queue has drained to the
-// low-water mark: of the accepted writes, all but that much are
-// acknowledged first.
-func (f *flowStream) untilResumed(t *testing.T, accepted int, acks *[]int) {
-	t.Helper()
-	for {
-		e, ok := f.writer.Next(0)
-		if !ok {
-			t.Fatalf("no WritingResumed; acks %v", *acks)
-		}
-		switch m := e.Message.(type) {
-		case *messages.WriteAck:
-			*acks = append(*acks, m.Ack.(int))
-		case *messages.WritingResumed:
-			if queued := (accepted - len(*acks)) * flowSize; queued > flowLowWater {
-				t.Fatalf("WritingResumed with %d bytes still queued", queued)
-			}
-			return
-		default:
-			t.Fatalf("writer got %T %+v while waiting for WritingResumed", m, m)
-		}
+// flow is f as the back-pressure checks of package flowtest see it.
+func (f *flowStream) flow() flowtest.Flow {
+	return flowtest.Flow{
+		System: f.system, Writer: f.writer, To: f.x,
+		Write:    func(i int) any { return flowPart(i) },
+		Size:     flowSize,
+		LowWater: flowLowWater,
+		Count:    flowCount,
+		Unstall:  f.unstall,
 	}
 }
 
@@ -208,51 +142,8 @@ func (f *flowStream) end(t *testing.T) []byte {
 func TestStreamedWriterKeepsOrderAcrossRefusals(t *testing.T) {
 	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
 		f := newFlowStream(t, engine)
+		flowtest.KeepsOrderAcrossRefusals(t, f.flow())
 		const n = flowCount
-		pending := make([]int, n)
-		for i := range pending {
-			pending[i] = i
-		}
-		var acks []int
-		accepted := 0
-		for round := 0; len(pending) > 0; round++ {
-			if round > 100 {
-				t.Fatalf("still %d writes refused after %d rounds", len(pending), round)
-			}
-			for _, i := range pending {
-				f.writer.Send(f.x, flowPart(i))
-			}
-			refused := f.answers(t, pending[len(pending)-1], &acks)
-			accepted += len(pending) - len(refused)
-			if len(refused) == 0 {
-				if round == 0 {
-					t.Fatal("nothing was refused: the client did not hold the writer back")
-				}
-				break
-			}
-			// Once a write is refused every later one is, so the refused ones
-			// are the tail of those sent.
-			if tail := pending[len(pending)-len(refused):]; !slices.Equal(refused, tail) {
-				t.Fatalf("round %d: refused %v, want the tail %v of %v", round, refused, tail, pending)
-			}
-			f.writer.Send(f.x, &messages.ResumeWriting{})
-			if round == 0 {
-				// The client is stalled, the queue stays above the low-water
-				// mark: WritingResumed waits for it to drain.
-				f.onlyAcks(t, 200*time.Millisecond, &acks)
-				f.unstall()
-			}
-			f.untilResumed(t, accepted, &acks)
-			pending = refused
-		}
-		for len(acks) < n {
-			acks = append(acks, testkit.Expect[*messages.WriteAck](f.writer, 0).Ack.(int))
-		}
-		for i, a := range acks {
-			if a != i {
-				t.Fatalf("acks out of order: %v", acks)
-			}
-		}
 		body := f.end(t)
 		if len(body) != n*flowSize {
 			t.Fatalf("body of %d bytes, want %d", len(body), n*flowSize)
@@ -273,50 +164,9 @@ func TestStreamedWriterKeepsOrderAcrossRefusals(t *testing.T) {
 func TestStreamedWritingResumedOnlyWhenAsked(t *testing.T) {
 	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
 		f := newFlowStream(t, engine)
-		f.writer.Send(f.x, &messages.ResumeWriting{})
-		testkit.Expect[*messages.WritingResumed](f.writer, 0)
-
-		const n = flowCount
-		for i := range n {
-			f.writer.Send(f.x, flowPart(i))
-		}
-		var acks []int
-		refused := f.answers(t, n-1, &acks)
-		if len(refused) == 0 {
-			t.Fatal("nothing was refused: the client did not hold the writer back")
-		}
-		f.unstall()
-		for len(acks) < n-len(refused) {
-			e, ok := f.writer.Next(0)
-			if !ok {
-				t.Fatalf("acks %v of %d accepted", acks, n-len(refused))
-			}
-			a, ok := e.Message.(*messages.WriteAck)
-			if !ok {
-				t.Fatalf("writer got %T %+v, want only acks", e.Message, e.Message)
-			}
-			acks = append(acks, a.Ack.(int))
-		}
-		// Drained, but not asked: no WritingResumed, and writes still refused.
-		f.writer.ExpectNoMessage(300 * time.Millisecond)
-		f.writer.Send(f.x, flowPart(n))
-		if r := testkit.Expect[*messages.WriteRefused](f.writer, 0); r.Buffered != 0 || r.Cmd.(*httpmsg.WriteBody).Ack != n {
-			t.Fatalf("refused %+v, want the write numbered %d with nothing queued", r, n)
-		}
-		f.writer.Send(f.x, &messages.ResumeWriting{})
-		testkit.Expect[*messages.WritingResumed](f.writer, 0)
-		f.writer.Send(f.x, flowPart(n))
-		if a := testkit.Expect[*messages.WriteAck](f.writer, 0); a.Ack != n {
-			t.Fatalf("ack %v, want %d", a.Ack, n)
-		}
-		// Two writers: each one that asks gets its own answer.
-		other := testkit.NewProbe(t, f.system)
-		other.Send(f.x, &messages.ResumeWriting{})
-		f.writer.Send(f.x, &messages.ResumeWriting{})
-		testkit.Expect[*messages.WritingResumed](other, 0)
-		testkit.Expect[*messages.WritingResumed](f.writer, 0)
-		if body := f.end(t); len(body) != (n-len(refused)+1)*flowSize {
-			t.Fatalf("body of %d bytes, want %d parts", len(body), n-len(refused)+1)
+		parts := flowtest.ResumedOnlyWhenAsked(t, f.flow())
+		if body := f.end(t); len(body) != parts*flowSize {
+			t.Fatalf("body of %d bytes, want %d parts", len(body), parts)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	httpactor "github.com/microstack-go/microstack/actors/http"
 	"github.com/microstack-go/microstack/actors/http/websocket"
 	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/flowtest"
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/messages/wsmsg"
 	"github.com/microstack-go/microstack/runtime/testkit"
@@ -105,80 +105,15 @@ func flowMessage(i int) *wsmsg.Binary {
 	return &wsmsg.Binary{Data: data, Ack: i}
 }
 
-// answers reads the writer's messages until the send numbered last is
-// acknowledged or refused, and returns the sends refused meanwhile, in
-// order. Sends are answered in the order they were made, so the answer to
-// the last one comes after every refusal.
-func (f *flowPair) answers(t *testing.T, last int, acks *[]int) []int {
-	t.Helper()
-	var refused []int
-	for {
-		e, ok := f.writer.Next(0)
-		if !ok {
-			t.Fatalf("no answer to send %d; acks %v, refused %v", last, *acks, refused)
-		}
-		switch m := e.Message.(type) {
-		case *messages.WriteAck:
-			*acks = append(*acks, m.Ack.(int))
-			if m.Ack == last {
-				return refused
-			}
-		case *messages.WriteRefused:
-			i := m.Cmd.(*wsmsg.Binary).Ack.(int)
-			refused = append(refused, i)
-			if i == last {
-				return refused
-			}
-		default:
-			t.Fatalf("writer got %T %+v while sends were in flight", m, m)
-		}
-	}
-}
-
-// untilResumed reads the writer's messages, acknowledgements only, until
-// WritingResumed, which must not come before the queue has drained to the
-// low-water mark: of the accepted sends, all but that much are acknowledged
-// first.
-func (f *flowPair) untilResumed(t *testing.T, accepted int, acks *[]int) {
-	t.Helper()
-	for {
-		e, ok := f.writer.Next(0)
-		if !ok {
-			t.Fatalf("no WritingResumed; acks %v", *acks)
-		}
-		switch m := e.Message.(type) {
-		case *messages.WriteAck:
-			*acks = append(*acks, m.Ack.(int))
-		case *messages.WritingResumed:
-			if queued := (accepted - len(*acks)) * flowSize; queued > flowLowWater {
-				t.Fatalf("WritingResumed with %d bytes still queued", queued)
-			}
-			return
-		default:
-			t.Fatalf("writer got %T %+v while waiting for WritingResumed", m, m)
-		}
-	}
-}
-
-// onlyAcks reads the writer's messages for d, failing on anything but an
-// acknowledgement.
-func (f *flowPair) onlyAcks(t *testing.T, d time.Duration, acks *[]int) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return
-		}
-		e, ok := f.writer.Next(left)
-		if !ok {
-			return
-		}
-		a, ok := e.Message.(*messages.WriteAck)
-		if !ok {
-			t.Fatalf("writer got %T %+v, want only acks", e.Message, e.Message)
-		}
-		*acks = append(*acks, a.Ack.(int))
+// flow is f as the back-pressure checks of package flowtest see it.
+func (f *flowPair) flow() flowtest.Flow {
+	return flowtest.Flow{
+		System: f.system, Writer: f.writer, To: f.client,
+		Write:    func(i int) any { return flowMessage(i) },
+		Size:     flowSize,
+		LowWater: flowLowWater,
+		Count:    flowCount,
+		Unstall:  f.unstall,
 	}
 }
 
@@ -187,52 +122,8 @@ func (f *flowPair) onlyAcks(t *testing.T, d time.Duration, acks *[]int) {
 // once, in order, and the acknowledgements come in order.
 func TestPipelinedSenderKeepsOrderAcrossRefusals(t *testing.T) {
 	f := newFlowPair(t)
-	const n = flowCount
-	pending := make([]int, n)
-	for i := range pending {
-		pending[i] = i
-	}
-	var acks []int
-	accepted := 0
-	for round := 0; len(pending) > 0; round++ {
-		if round > 100 {
-			t.Fatalf("still %d sends refused after %d rounds", len(pending), round)
-		}
-		for _, i := range pending {
-			f.writer.Send(f.client, flowMessage(i))
-		}
-		refused := f.answers(t, pending[len(pending)-1], &acks)
-		accepted += len(pending) - len(refused)
-		if len(refused) == 0 {
-			if round == 0 {
-				t.Fatal("nothing was refused: the reader did not hold the writer back")
-			}
-			break
-		}
-		// Once a send is refused every later one is, so the refused ones
-		// are the tail of those sent.
-		if tail := pending[len(pending)-len(refused):]; !slices.Equal(refused, tail) {
-			t.Fatalf("round %d: refused %v, want the tail %v of %v", round, refused, tail, pending)
-		}
-		f.writer.Send(f.client, &messages.ResumeWriting{})
-		if round == 0 {
-			// The reader is stalled, the queue stays above the low-water
-			// mark: WritingResumed waits for it to drain.
-			f.onlyAcks(t, 200*time.Millisecond, &acks)
-			f.unstall()
-		}
-		f.untilResumed(t, accepted, &acks)
-		pending = refused
-	}
-	for len(acks) < n {
-		acks = append(acks, testkit.Expect[*messages.WriteAck](f.writer, 0).Ack.(int))
-	}
-	for i, a := range acks {
-		if a != i {
-			t.Fatalf("acks out of order: %v", acks)
-		}
-	}
-	for i := range n {
+	flowtest.KeepsOrderAcrossRefusals(t, f.flow())
+	for i := range flowCount {
 		m := testkit.Expect[*wsmsg.Binary](f.reader, 0)
 		if got := int(binary.BigEndian.Uint32(m.Data)); got != i || len(m.Data) != flowSize {
 			t.Fatalf("message %d: got number %d, %d bytes", i, got, len(m.Data))
@@ -246,47 +137,5 @@ func TestPipelinedSenderKeepsOrderAcrossRefusals(t *testing.T) {
 // WritingResumed never comes unasked: after a refusal, sending stays
 // suspended even once the queue has drained, until ResumeWriting.
 func TestWritingResumedOnlyWhenAsked(t *testing.T) {
-	f := newFlowPair(t)
-	f.writer.Send(f.client, &messages.ResumeWriting{})
-	testkit.Expect[*messages.WritingResumed](f.writer, 0)
-
-	const n = flowCount
-	for i := range n {
-		f.writer.Send(f.client, flowMessage(i))
-	}
-	var acks []int
-	refused := f.answers(t, n-1, &acks)
-	if len(refused) == 0 {
-		t.Fatal("nothing was refused: the reader did not hold the writer back")
-	}
-	f.unstall()
-	for len(acks) < n-len(refused) {
-		e, ok := f.writer.Next(0)
-		if !ok {
-			t.Fatalf("acks %v of %d accepted", acks, n-len(refused))
-		}
-		a, ok := e.Message.(*messages.WriteAck)
-		if !ok {
-			t.Fatalf("writer got %T %+v, want only acks", e.Message, e.Message)
-		}
-		acks = append(acks, a.Ack.(int))
-	}
-	// Drained, but not asked: no WritingResumed, and sends still refused.
-	f.writer.ExpectNoMessage(300 * time.Millisecond)
-	f.writer.Send(f.client, flowMessage(n))
-	if r := testkit.Expect[*messages.WriteRefused](f.writer, 0); r.Buffered != 0 || r.Cmd.(*wsmsg.Binary).Ack != n {
-		t.Fatalf("refused %+v, want the send numbered %d with nothing queued", r, n)
-	}
-	f.writer.Send(f.client, &messages.ResumeWriting{})
-	testkit.Expect[*messages.WritingResumed](f.writer, 0)
-	f.writer.Send(f.client, flowMessage(n))
-	if a := testkit.Expect[*messages.WriteAck](f.writer, 0); a.Ack != n {
-		t.Fatalf("ack %v, want %d", a.Ack, n)
-	}
-	// Two writers: each one that asks gets its own answer.
-	other := testkit.NewProbe(t, f.system)
-	other.Send(f.client, &messages.ResumeWriting{})
-	f.writer.Send(f.client, &messages.ResumeWriting{})
-	testkit.Expect[*messages.WritingResumed](other, 0)
-	testkit.Expect[*messages.WritingResumed](f.writer, 0)
+	flowtest.ResumedOnlyWhenAsked(t, newFlowPair(t).flow())
 }
