@@ -2,7 +2,6 @@ package http_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -22,10 +21,8 @@ import (
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/runtime/testkit"
-	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/certs"
 	"github.com/microstack-go/microstack/transports/evloop"
-	"github.com/microstack-go/microstack/transports/netconn"
 	"github.com/microstack-go/microstack/transports/sim"
 )
 
@@ -419,17 +416,7 @@ func TestEventLoopEngineOnSimulatedNetworkWithTLS(t *testing.T) {
 		Endpoints: []httpactor.Endpoint{{Addr: netip.MustParseAddrPort("10.0.0.1:443"), TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}},
 		Routes:    []httpactor.Route{{Pattern: "/", Actor: handler}},
 	}))
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	tr := &nethttp.Transport{DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		s, err := cliHost.Dial(ctx, addr, transports.DialOptions{TLS: &tls.Config{RootCAs: pool, ServerName: leaf.DNSNames[0]}})
-		if err != nil {
-			return nil, err
-		}
-		return netconn.New(s, 0)
-	}}
-	t.Cleanup(tr.CloseIdleConnections)
-	c := &nethttp.Client{Transport: tr, Timeout: 10 * time.Second}
+	c := simTLSClient(t, cliHost, addr, leaf)
 	for i := range 3 {
 		resp, err := c.Post(fmt.Sprintf("https://server/sim/%d", i), "text/plain", strings.NewReader("over sim"))
 		if err != nil {

@@ -3,6 +3,8 @@ package http_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +20,8 @@ import (
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/runtime/testkit"
+	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/netconn"
 )
 
 func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
@@ -139,3 +143,20 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 }
 
 var _ = strings.NewReader
+
+// simTLSClient is a Go HTTP client whose connections are TLS streams that
+// host dials to addr on a simulated network, trusting leaf; its idle
+// connections close with the test.
+func simTLSClient(t testing.TB, host transports.Network, addr netip.AddrPort, leaf *x509.Certificate) *nethttp.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	tr := &nethttp.Transport{DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		s, err := host.Dial(ctx, addr, transports.DialOptions{TLS: &tls.Config{RootCAs: pool, ServerName: leaf.DNSNames[0]}})
+		if err != nil {
+			return nil, err
+		}
+		return netconn.New(s, 0)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &nethttp.Client{Transport: tr, Timeout: 10 * time.Second}
+}
