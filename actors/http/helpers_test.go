@@ -28,10 +28,7 @@ func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
 // newSystem returns a test actor system with an inspect registry.
 func newSystem(t testing.TB) (*actor.ActorSystem, *inspect.Registry) {
-	system := testkit.NewSystem(t)
-	reg := inspect.NewRegistry(nil)
-	inspect.Install(system, reg)
-	return system, reg
+	return testkit.NewInspectedSystem(t)
 }
 
 // startServer spawns a server actor named "web" and returns its PID and

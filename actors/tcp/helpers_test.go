@@ -35,10 +35,7 @@ type env struct {
 
 func newEnv(t *testing.T, n transports.Network) *env {
 	t.Helper()
-	system := testkit.NewSystem(t)
-	reg := inspect.NewRegistry(nil)
-	inspect.Install(system, reg)
-	t.Cleanup(system.Shutdown)
+	system, reg := testkit.NewInspectedSystem(t)
 	if n == nil {
 		n = osnet.New(osnet.Options{})
 	}
@@ -47,12 +44,7 @@ func newEnv(t *testing.T, n transports.Network) *env {
 
 func (e *env) spawn(props *actor.Props, name, kind string) *actor.PID {
 	e.t.Helper()
-	pid, err := inspect.Spawn(e.system.Root, props, name, kind, nil)
-	if err != nil {
-		e.t.Fatalf("spawn %s: %v", name, err)
-	}
-	e.t.Cleanup(func() { _ = e.system.Root.StopFuture(pid).Wait() })
-	return pid
+	return testkit.Spawn(e.t, e.system, props, name, kind)
 }
 
 // listen spawns a listener with opts bound to local and returns it with
