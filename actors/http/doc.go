@@ -93,8 +93,10 @@
 // SessionOpened or SessionClosed is sent and CloseSession has no target
 // (sessions are counted in the server's inspect entry); a trailer field is
 // read only when the request's Trailer header declares it; the parser takes
-// a field name followed by whitespace before its colon ("X-A : a") as the
-// name without it, where RFC 9112 asks for 400; it knows only the standard
+// a field name followed by whitespace before its colon ("X-A : a"), or
+// with whitespace inside it ("X-A B: a"), as the name up to the first space,
+// where RFC 9112 asks for 400 (Transfer-Encoding and Content-Length
+// written so are refused); it knows only the standard
 // methods (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT) and
 // origin-form targets ("/path?query", or "*"): another method, or a
 // proxy's absolute-form target, gets 400; middleware runs before the

@@ -183,7 +183,8 @@ func TestEventLoopEngineRefusesUnsupportedRoutes(t *testing.T) {
 // serving.
 func TestEventLoopEngineRefusesMalformedRequests(t *testing.T) {
 	checkMalformed(t, onEventLoop(httpactor.Options{}), map[string]string{
-		"space before colon": "nbhttp's parser accepts whitespace between a field name and its colon (see the package documentation)",
+		"space before colon":      "nbhttp's parser accepts whitespace between a field name and its colon (see the package documentation)",
+		"space inside field name": "nbhttp's parser takes \"X-A B: a\" as X-A (see the package documentation)",
 	})
 }
 
