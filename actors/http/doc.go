@@ -57,7 +57,11 @@
 // server: each connection is a transports.StreamHandler whose OnData feeds
 // the bytes, as they arrive, to the HTTP/1.1 parser of
 // github.com/lesismal/nbio (package nbhttp; a well-kept parser, fed here
-// without nbio's own event loops), which builds each request. The request is
+// without nbio's own event loops), which builds each request. A request's
+// head is fed a line at a time, each line scanned first for what that
+// parser lets through (whitespace in a field name or before its colon: 400,
+// as RFC 9112 asks); a body is fed in pieces that end where it does, so
+// the next head is scanned too. The request is
 // routed by a net/http ServeMux (the same patterns, 404, 405 and redirects,
 // Middleware run before the actor is asked) and sent to the route's actor as
 // an *httpmsg.Request, with the connection's reply process (a protoactor
@@ -92,12 +96,8 @@
 // there are no session actors, so Request.Session is nil, no
 // SessionOpened or SessionClosed is sent and CloseSession has no target
 // (sessions are counted in the server's inspect entry); a trailer field is
-// read only when the request's Trailer header declares it; the parser takes
-// a field name followed by whitespace before its colon ("X-A : a"), or
-// with whitespace inside it ("X-A B: a"), as the name up to the first space,
-// where RFC 9112 asks for 400 (Transfer-Encoding and Content-Length
-// written so are refused); it knows only the standard
-// methods (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT) and
+// read only when the request's Trailer header declares it; it knows only
+// the standard methods (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT) and
 // origin-form targets ("/path?query", or "*"): another method, or a
 // proxy's absolute-form target, gets 400; middleware runs before the
 // actor is asked, so what it does after next returns does not reach the
