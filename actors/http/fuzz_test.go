@@ -74,16 +74,35 @@ func FuzzServerRequest(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	fuzzServer(f, httpactor.Options{})
+}
+
+// FuzzEventLoopRequest is FuzzServerRequest against the event-loop engine.
+func FuzzEventLoopRequest(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nX-A B: c\nGET / HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n",
+		"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-A\t: a\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	fuzzServer(f, httpactor.Options{Engine: httpactor.EngineEventLoop})
+}
+
+// fuzzServer runs the fuzz target against a server with opts.
+func fuzzServer(f *testing.F, opts httpactor.Options) {
 	system, _ := newSystem(f)
 	echo := echoActor(system)
 	stopActor(f, system, echo)
-	_, addr := startServer(f, system, httpactor.Options{
-		MaxHeaderBytes:    4096,
-		MaxBodyBytes:      64 << 10,
-		ReadHeaderTimeout: 2 * time.Second,
-		ReadTimeout:       3 * time.Second,
-		Routes:            []httpactor.Route{{Pattern: "/", Actor: echo}},
-	})
+	opts.MaxHeaderBytes = 4096
+	opts.MaxBodyBytes = 64 << 10
+	opts.ReadHeaderTimeout = 2 * time.Second
+	opts.ReadTimeout = 3 * time.Second
+	opts.Routes = []httpactor.Route{{Pattern: "/", Actor: echo}}
+	_, addr := startServer(f, system, opts)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if len(raw) > 16<<10 {
 			return
