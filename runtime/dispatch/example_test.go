@@ -29,29 +29,26 @@ func Example() {
 	// Output: hello, pool
 }
 
-// An actor spawned with HereProps can be found from its PID and run in
-// place: PostHere handles the message on the calling goroutine when the
-// actor is idle, as an event loop does for the actors it feeds.
+// An actor spawned with HereProps can be found from its PID and posted to
+// with PostHere, which handles the message on the calling goroutine when
+// the actor is idle, as an event loop does for the actors it feeds.
 func ExampleFind() {
 	system := actor.NewActorSystem()
 	pool := dispatch.NewPool(dispatch.Options{})
 	defer pool.Close()
 	dispatch.Install(system, pool)
 
-	var got string
+	got := make(chan string, 1)
 	pid := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
-		switch m := ctx.Message().(type) {
-		case string:
-			got = m
-		case int:
-			ctx.Respond(m)
+		if m, ok := ctx.Message().(string); ok {
+			got <- m
 		}
 	})))
-	_, _ = system.Root.RequestFuture(pid, 0, time.Second).Result() // idle from here on
 	if mb, _, ok := dispatch.Find(system, pid); ok {
-		mb.PostHere("handled before PostHere returns")
+		// Run here if the actor is idle, else queued for it.
+		mb.PostHere("found and posted")
 	}
-	fmt.Println(got)
+	fmt.Println(<-got)
 	_ = system.Root.StopFuture(pid).Wait()
-	// Output: handled before PostHere returns
+	// Output: found and posted
 }
