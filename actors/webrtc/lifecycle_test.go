@@ -81,6 +81,28 @@ func TestClosingAChannelTellsBothSides(t *testing.T) {
 }
 
 // closedFrom waits for the messages.Closed that pid sent.
+// peerAndChannelClosed waits for the Closed of a peer and of its channel,
+// which come in either order, and returns the peer's.
+func peerAndChannelClosed(t *testing.T, p *testkit.Probe, peer, channel *actor.PID) *messages.Closed {
+	t.Helper()
+	var c *messages.Closed
+	for chClosed := false; c == nil || !chClosed; {
+		env, ok := p.Next(wait)
+		if !ok {
+			t.Fatalf("no Closed from the peer (%v) or its channel (%v)", c, chClosed)
+		}
+		if m, ok := env.Message.(*messages.Closed); ok {
+			switch {
+			case env.Sender.Equal(peer):
+				c = m
+			case env.Sender.Equal(channel):
+				chClosed = true
+			}
+		}
+	}
+	return c
+}
+
 func closedFrom(t *testing.T, p *testkit.Probe, pid *actor.PID) *messages.Closed {
 	t.Helper()
 	for {
@@ -123,8 +145,7 @@ func TestCrashedPeerIsRestartedAndReconnectsThroughANewOffer(t *testing.T) {
 	e.system.Root.Send(b.peer, crash{})
 	// a learns that its channel and its connection ended: closed by b, or
 	// failed when b's close_notify did not arrive.
-	closedFrom(t, a.probe, chA.Channel)
-	if c := closedFrom(t, a.probe, a.peer); c.Reason != messages.PeerClosed && c.Reason != messages.ErrorClosed {
+	if c := peerAndChannelClosed(t, a.probe, a.peer, chA.Channel); c.Reason != messages.PeerClosed && c.Reason != messages.ErrorClosed {
 		t.Fatalf("a closed with %v", c.Reason)
 	}
 
@@ -202,22 +223,7 @@ func TestPeerWhoseRemoteFallsSilentFailsAndCloses(t *testing.T) {
 	a, _, chA, _ := e.pair("silent", nil, aOpts, bOpts)
 
 	_ = sock.Close()
-	// The peer's Closed and its channel's come in either order.
-	var c *messages.Closed
-	for chClosed := false; c == nil || !chClosed; {
-		env, ok := a.probe.Next(wait)
-		if !ok {
-			t.Fatalf("no Closed from the peer (%v) or its channel (%v)", c, chClosed)
-		}
-		if m, ok := env.Message.(*messages.Closed); ok {
-			switch {
-			case env.Sender.Equal(a.peer):
-				c = m
-			case env.Sender.Equal(chA.Channel):
-				chClosed = true
-			}
-		}
-	}
+	c := peerAndChannelClosed(t, a.probe, a.peer, chA.Channel)
 	if c.Reason != messages.ErrorClosed || c.Err == nil || !strings.Contains(c.Err.Error(), "failed") {
 		t.Fatalf("a closed with %v (%v), want the connection's failure", c.Reason, c.Err)
 	}
