@@ -213,8 +213,13 @@ func TestConsoleShowsTheTreeAndACrashedServiceRestarts(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#rtc-connect`))); err != nil {
 		t.Fatal(err)
 	}
+	var rtcState string
 	waitFor(t, ctx, 30*time.Second, "the data channel to open", func() bool {
 		state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#rtc-state`)))
+		if state != rtcState {
+			t.Logf("WebRTC panel: %q", state) // the page dump on failure may not reach the panel
+			rtcState = state
+		}
 		return err == nil && state == "open"
 	})
 	if err := chromedp.Do(ctx,

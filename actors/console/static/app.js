@@ -193,7 +193,15 @@ $("#rtc-connect").onclick = async () => {
   channel.onopen = () => { $("#rtc-state").textContent = "open"; $("#rtc-state").className = "badge ok"; $("#rtc-send").disabled = false; rtcLog("channel open"); };
   channel.onclose = () => { $("#rtc-state").textContent = "closed"; $("#rtc-state").className = "badge"; $("#rtc-send").disabled = true; };
   channel.onmessage = (ev) => rtcLog("echo: " + ev.data);
-  pc.onconnectionstatechange = () => { $("#rtc-state").textContent = pc.connectionState; };
+  // The badge shows the connection's state until the channel opens, and
+  // "open" from then on unless the connection is lost: the browser may
+  // report "connected" after the channel's open event.
+  pc.onconnectionstatechange = () => {
+    const s = pc.connectionState;
+    if (channel.readyState !== "open" || s === "failed" || s === "disconnected" || s === "closed") {
+      $("#rtc-state").textContent = s;
+    }
+  };
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((done) => {
     if (pc.iceGatheringState === "complete") return done();
