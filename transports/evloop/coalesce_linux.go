@@ -27,8 +27,7 @@ type coalescer struct {
 	start   time.Time     // of this epoch
 	reads   int64         // reads that returned data, this epoch
 	bytes   int64         // their bytes
-	base    float64       // bytes per read in the current mode, smoothed
-	fresh   bool          // the mode just changed: base starts again
+	base    float64       // bytes per read in the current mode, smoothed; 0: none yet
 	left    int           // epochs before the next probe
 }
 
@@ -78,10 +77,10 @@ func (c *coalescer) turn(now time.Time) bool {
 		} else {
 			with, without = c.base, per
 		}
-		was := c.on != true // the mode before the probe
+		before := !c.on // the probe ran the other mode
 		c.on = without > 0 && with >= coalesceGain*without
-		if c.on != was {
-			c.fresh = true
+		if c.on != before {
+			c.base = 0 // a new mode: its smoothing starts again
 		}
 		c.left = probeWhenOff
 		if c.on {
@@ -90,8 +89,8 @@ func (c *coalescer) turn(now time.Time) bool {
 		return c.on
 	}
 	// The mode's bytes per read, smoothed over its epochs since it began.
-	if c.fresh || c.base == 0 {
-		c.base, c.fresh = per, false
+	if c.base == 0 {
+		c.base = per
 	} else {
 		c.base = 0.75*c.base + 0.25*per
 	}
