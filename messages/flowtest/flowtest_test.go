@@ -12,8 +12,8 @@ import (
 
 func TestMain(m *testing.M) { testkit.VerifyTestMain(m) }
 
-// write is the toy actor's write command.
-type write struct{ n int }
+// write is the toy actor's write command number i, of n bytes.
+type write struct{ i, n int }
 
 type unstall struct{}
 
@@ -48,7 +48,7 @@ func (q *queue) Receive(ctx actor.Context) {
 	}
 	if !q.stalled {
 		for i, w := range q.queued {
-			ctx.Send(q.senders[i], &messages.WriteAck{Ack: ackOf[w]})
+			ctx.Send(q.senders[i], &messages.WriteAck{Ack: w.i})
 		}
 		q.queued, q.senders, q.bytes = nil, nil, 0
 	}
@@ -60,21 +60,13 @@ func (q *queue) Receive(ctx actor.Context) {
 	}
 }
 
-// ackOf maps the toy commands to their numbers; written before the writes.
-var ackOf = map[*write]int{}
-
 func toyFlow(t *testing.T) flowtest.Flow {
 	system := testkit.NewSystem(t)
 	pid := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return &queue{high: 1 << 10, low: 256, stalled: true} }))
 	t.Cleanup(func() { _ = system.Root.StopFuture(pid).Wait() })
-	cmds := make([]*write, 65)
-	for i := range cmds {
-		cmds[i] = &write{n: 64}
-		ackOf[cmds[i]] = i
-	}
 	return flowtest.Flow{
 		System: system, Writer: testkit.NewProbe(t, system), To: pid,
-		Write:    func(i int) any { return cmds[i] },
+		Write:    func(i int) any { return &write{i: i, n: 64} },
 		Size:     64,
 		LowWater: 256,
 		Count:    64,
