@@ -90,8 +90,10 @@ func (c *evConn) write(b []byte, pooled *[]byte) {
 	var err error
 	switch {
 	case c.queuer != nil && !c.inLoop:
-		// An answer, on the handler actor's goroutine, which may answer
-		// every connection: the connection's loop makes the system call.
+		// An answer from the handler actor, which may answer every
+		// connection: the connection's loop makes the system call. (A
+		// HereProps handler run in place answers on the loop itself,
+		// within the stream's call, so this queues without a wake-up.)
 		err = c.queuer.QueueWrite(b)
 	case c.direct != nil:
 		took, err = c.direct.WriteDirect(b)
