@@ -64,7 +64,7 @@ func (p *poller) acquire() (*loop, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
-		l, err := newLoop(p, p.block, p.coalesce)
+		l, err := newLoop(p)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +124,7 @@ type loop struct {
 	co     coalescer
 }
 
-func newLoop(p *poller, block bool, coalesce time.Duration) (*loop, error) {
+func newLoop(p *poller) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create: %w", err)
@@ -140,8 +140,9 @@ func newLoop(p *poller, block bool, coalesce time.Duration) (*loop, error) {
 		unix.Close(efd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	if block {
-		return &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents), co: newCoalescer(coalesce)}, nil
+	l := &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents), co: newCoalescer(p.coalesce)}
+	if p.block {
+		return l, nil
 	}
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
@@ -155,7 +156,8 @@ func newLoop(p *poller, block bool, coalesce time.Duration) (*loop, error) {
 		unix.Close(efd)
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	return &loop{p: p, epfd: epfd, ep: ep, rc: rc, efd: efd, events: make([]unix.EpollEvent, maxEvents), co: newCoalescer(coalesce)}, nil
+	l.ep, l.rc = ep, rc
+	return l, nil
 }
 
 // post queues p's task for the loop's next turn. An urgent post wakes the
