@@ -75,11 +75,23 @@ type Recycler interface {
 	Recycle(b []byte)
 }
 
+// Borrower is implemented by a StreamHandler that uses OnData's b only
+// during the call: it copies what it keeps, and it neither Recycles b nor
+// hands it to a Write. A stream may then lend it the buffer it read into
+// instead of a copy, which saves a copy and an allocation per read; b must
+// not be touched once OnData returns. A parser that consumes its input at
+// once (the HTTP event-loop engine's) is one.
+type Borrower interface {
+	StreamHandler
+	// BorrowsData marks the handler; it is never called.
+	BorrowsData()
+}
+
 // StreamHandler receives a stream's events. Calls are serialized and none
 // follows OnClosed.
 type StreamHandler interface {
 	// OnData delivers bytes read from the stream, in order. b belongs to
-	// the handler.
+	// the handler (a Borrower's only for the call).
 	OnData(b []byte)
 	// OnWritten reports that n more bytes, in Write order, were handed to
 	// the kernel (the simulated network: put on the wire). One call may

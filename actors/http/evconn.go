@@ -39,10 +39,9 @@ type evConn struct {
 	raddr  string
 	tls    *tls.ConnectionState
 	// The stream's optional interfaces, when it has them.
-	direct   transports.DirectWriter
-	queuer   transports.QueueWriter
-	recycler transports.Recycler
-	inLoop   bool // in OnData, on the transport's goroutine
+	direct transports.DirectWriter
+	queuer transports.QueueWriter
+	inLoop bool // in OnData, on the transport's goroutine
 
 	mu       sync.Mutex
 	cur      *evRequest // being parsed
@@ -106,9 +105,12 @@ type evRequest struct {
 	status int // an error answered in the request's place; the connection ends
 	reason string
 
-	// Allocated with the request: the first values and the message.
+	// Allocated with the request: the first values, the URL of a plain
+	// path, the message and its envelope.
 	valsArr [8]string
+	urlv    url.URL
 	msg     httpmsg.Request
+	env     actor.MessageEnvelope
 }
 
 // evSend is a request for a handler actor, sent outside the connection's
@@ -116,8 +118,7 @@ type evRequest struct {
 type evSend struct {
 	to  *actor.PID
 	rt  *evRoute
-	req *httpmsg.Request
-	as  *actor.PID
+	env *actor.MessageEnvelope // the request, with as its sender
 }
 
 // evOut is a pooled buffer given to the stream, returned to the pool once
@@ -153,7 +154,6 @@ func newEvConn(ev *evServer, s transports.Stream) *evConn {
 	c.raddr = c.remote.String()
 	c.direct, _ = s.(transports.DirectWriter)
 	c.queuer, _ = s.(transports.QueueWriter)
-	c.recycler, _ = s.(transports.Recycler)
 	c.p = nbhttp.NewParser(nil, ev.hdrLimit, c, false, nil)
 	c.register()
 	return c
@@ -181,31 +181,28 @@ func (c *evConn) unlock() {
 	}
 	if mb := out.rt.here(c.ev.system); mb != nil {
 		// As RequestWithCustomSender sends it, run here if idle.
-		mb.PostHere(&actor.MessageEnvelope{Message: out.req, Sender: out.as})
+		mb.PostHere(out.env)
 		return
 	}
-	c.ev.system.Root.RequestWithCustomSender(out.to, out.req, out.as)
+	c.ev.system.Root.RequestWithCustomSender(out.to, out.env.Message, out.env.Sender)
 }
+
+// BorrowsData implements transports.Borrower: OnData's bytes are used
+// during the call only. The parser copies what it keeps (strings, a partial
+// token) and a body is appended to its request.
+func (c *evConn) BorrowsData() {}
 
 // OnData implements transports.StreamHandler: bytes go to the parser.
 func (c *evConn) OnData(b []byte) {
 	c.mu.Lock()
 	defer c.unlock()
 	if c.stop || c.ended {
-		if c.recycler != nil {
-			c.recycler.Recycle(b)
-		}
 		return // a refused request, a close asked: the rest is dropped
 	}
 	c.now = time.Now()
 	c.inLoop = true
 	defer func() { c.inLoop = false }()
 	err := c.parse(b)
-	if c.recycler != nil {
-		// The parser copies what it keeps (strings, a partial token) and
-		// the body is appended to the request: b is no longer used.
-		c.recycler.Recycle(b)
-	}
 	if err != nil && !c.stop {
 		c.fail(c.parseStatus(err), err.Error())
 	}
@@ -400,7 +397,7 @@ func (c *evConn) OnURL(_ *nbhttp.Parser, uri string) error {
 	if c.hdrBytes > c.ev.sh.opts.MaxHeaderBytes {
 		return errHeaderTooLong
 	}
-	u, err := parseTarget(uri)
+	u, err := parseTarget(&c.cur.urlv, uri)
 	if err != nil {
 		return errors.New("invalid request target")
 	}
@@ -412,11 +409,13 @@ func (c *evConn) OnURL(_ *nbhttp.Parser, uri string) error {
 // does. A plain path (unreserved characters and slashes only: nothing to
 // unescape, no query) is what url.ParseRequestURI would return as Path and
 // nothing else, so it is made directly: that saves the escape pass and an
-// allocation on most requests (3% of the engine's CPU per request).
-// FuzzParseTarget holds the two to the same answers.
-func parseTarget(uri string) (*url.URL, error) {
+// allocation on most requests (3% of the engine's CPU per request); it is
+// made in dst, which the caller allocated with the request. FuzzParseTarget
+// holds the two to the same answers.
+func parseTarget(dst *url.URL, uri string) (*url.URL, error) {
 	if plainPath(uri) {
-		return &url.URL{Path: uri}, nil
+		*dst = url.URL{Path: uri}
+		return dst, nil
 	}
 	return url.ParseRequestURI(uri)
 }
@@ -479,8 +478,10 @@ func (c *evConn) OnHeader(_ *nbhttp.Parser, key, value string) {
 	case "Transfer-Encoding":
 		r.te++
 	case "Host":
+		// Kept in Host, not in Header, as net/http does.
 		r.hosts++
 		r.host = value
+		return
 	}
 	// One backing array for the values, as net/textproto does; the
 	// capacity of each field's slice ends at its value, so that a repeated
@@ -526,7 +527,6 @@ func (c *evConn) OnContentLength(_ *nbhttp.Parser, contentLength int) {
 		c.fail(nethttp.StatusRequestEntityTooLarge, errBodyTooLong.Error())
 		return
 	}
-	delete(r.header, "Host")
 	if ex, ok := r.header["Expect"]; ok {
 		if len(ex) != 1 || !strings.EqualFold(ex[0], "100-continue") || r.minor == 0 {
 			c.fail(nethttp.StatusExpectationFailed, "unsupported Expect")
@@ -702,7 +702,8 @@ func (c *evConn) dispatch(r *evRequest) {
 	c.busy, c.streaming, c.inflight = true, false, true
 	c.req, c.handler, c.extra = r, rt.actor, rw.header
 	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
-	c.outbox = evSend{to: rt.actor, rt: rt, req: req, as: c.reply}
+	r.env = actor.MessageEnvelope{Message: req, Sender: c.reply}
+	c.outbox = evSend{to: rt.actor, rt: rt, env: &r.env}
 }
 
 // done ends the request with its handler.

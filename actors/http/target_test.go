@@ -13,7 +13,7 @@ func FuzzParseTarget(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, gerr := parseTarget(s)
+		got, gerr := parseTarget(new(url.URL), s)
 		want, werr := url.ParseRequestURI(s)
 		if (gerr == nil) != (werr == nil) {
 			t.Fatalf("%q: error %v, url.ParseRequestURI's %v", s, gerr, werr)

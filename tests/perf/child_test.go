@@ -117,10 +117,26 @@ func serveChild(side string) error {
 			}
 			fmt.Printf("rss %d %d %d\n", rssBytes(), s.conns(), runtime.NumGoroutine())
 		case "quit":
-			return nil
+			return writeAllocProfile()
 		}
 	}
-	return nil
+	return writeAllocProfile()
+}
+
+// writeAllocProfile writes what the server allocated since it started
+// (pprof's allocs profile: -sample_index=alloc_objects for counts) when
+// PERF_ALLOCPROFILE names a file.
+func writeAllocProfile() error {
+	path := os.Getenv("PERF_ALLOCPROFILE")
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 // cpuTicks is utime+stime of this process from /proc/self/stat, in clock

@@ -14,7 +14,7 @@
 // testdata/echo.js, run with the machine's node; without node it is
 // reported as skipped. Flags (after -args): -perf.rounds, -perf.duration,
 // -perf.conns, -perf.window, -perf.sizes, -perf.w1, -perf.idle, -perf.sides,
-// -perf.cpuprofile, -perf.heapprofile.
+// -perf.cpuprofile, -perf.allocprofile, -perf.heapprofile.
 //
 // The plain `go test ./tests/perf` runs only a small smoke run of the same
 // code, in seconds.

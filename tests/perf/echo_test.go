@@ -16,16 +16,17 @@ import (
 )
 
 var (
-	rounds      = flag.Int("perf.rounds", 3, "times each side is measured, alternating")
-	duration    = flag.Duration("perf.duration", 2*time.Second, "length of one measurement")
-	nconns      = flag.Int("perf.conns", 50, "connections of the echo load")
-	window      = flag.Int("perf.window", 16, "messages in flight per connection")
-	idleN       = flag.Int("perf.idle", 10000, "idle connections for the RSS figure")
-	profile     = flag.String("perf.cpuprofile", "", "write each server's CPU profile to this prefix plus the side's name")
-	heapProfile = flag.String("perf.heapprofile", "", "write each idle server's heap profile to this prefix plus the side's name")
-	sizeList    = flag.String("perf.sizes", "64,4096", "message sizes of the windowed echo loads, in bytes")
-	latency1    = flag.Bool("perf.w1", true, "also measure 64 B messages one at a time (round-trip latency)")
-	sideList    = flag.String("perf.sides", "raw,actor-evloop,chain-evloop,actor-osnet,evloop-direct,nbio,gnet,node", "echo servers compared; the first is the baseline (node: Node.js net, when installed; nbio, gnet: those libraries' own echo)")
+	rounds       = flag.Int("perf.rounds", 3, "times each side is measured, alternating")
+	duration     = flag.Duration("perf.duration", 2*time.Second, "length of one measurement")
+	nconns       = flag.Int("perf.conns", 50, "connections of the echo load")
+	window       = flag.Int("perf.window", 16, "messages in flight per connection")
+	idleN        = flag.Int("perf.idle", 10000, "idle connections for the RSS figure")
+	profile      = flag.String("perf.cpuprofile", "", "write each server's CPU profile to this prefix plus the side's name")
+	allocProfile = flag.String("perf.allocprofile", "", "write what each server allocated (pprof allocs profile) to this prefix plus the side's name")
+	heapProfile  = flag.String("perf.heapprofile", "", "write each idle server's heap profile to this prefix plus the side's name")
+	sizeList     = flag.String("perf.sizes", "64,4096", "message sizes of the windowed echo loads, in bytes")
+	latency1     = flag.Bool("perf.w1", true, "also measure 64 B messages one at a time (round-trip latency)")
+	sideList     = flag.String("perf.sides", "raw,actor-evloop,chain-evloop,actor-osnet,evloop-direct,nbio,gnet,node", "echo servers compared; the first is the baseline (node: Node.js net, when installed; nbio, gnet: those libraries' own echo)")
 )
 
 // echoPlan is one comparison's shape.
@@ -102,6 +103,9 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 		}
 		if *profile != "" {
 			env = append(env, "PERF_CPUPROFILE="+*profile+side+".pprof")
+		}
+		if *allocProfile != "" {
+			env = append(env, "PERF_ALLOCPROFILE="+*allocProfile+side+".pprof")
 		}
 		var c *child
 		if name == "node" {

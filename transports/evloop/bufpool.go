@@ -3,6 +3,7 @@ package evloop
 import (
 	"math/bits"
 	"sync"
+	"unsafe"
 )
 
 // Read buffers handed to OnData come from size-classed pools, so that a
@@ -11,6 +12,12 @@ import (
 // rate bytes arrive. A buffer is taken when a read delivers data and is
 // only in the pool when nobody holds it: an idle connection holds none.
 // sync.Pool is the pool; what is written here is only the size classes.
+//
+// The pools hold a pointer to a buffer's first byte, not a slice: a
+// pointer goes into sync.Pool's interface without an allocation, where a
+// slice header would be moved to the heap on every put (one allocation per
+// read, the cost the pool is there to save). The class gives the length
+// back on the way out.
 
 const (
 	minClassShift = 9  // 512 B: smaller reads are cheaper to allocate
@@ -38,8 +45,8 @@ func getBuf(n int) []byte {
 	if i < 0 {
 		return make([]byte, n)
 	}
-	if p, ok := bufPools[i].Get().(*[]byte); ok {
-		return (*p)[:n]
+	if p, ok := bufPools[i].Get().(*byte); ok {
+		return unsafe.Slice(p, 1<<(i+minClassShift))[:n]
 	}
 	return make([]byte, n, 1<<(i+minClassShift))
 }
@@ -51,6 +58,5 @@ func putBuf(b []byte) {
 	if c < 1<<minClassShift || c > 1<<maxClassShift || c&(c-1) != 0 {
 		return
 	}
-	b = b[:c]
-	bufPools[bits.Len(uint(c))-1-minClassShift].Put(&b)
+	bufPools[bits.Len(uint(c))-1-minClassShift].Put(unsafe.SliceData(b[:c]))
 }

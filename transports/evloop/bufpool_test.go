@@ -24,3 +24,13 @@ func TestBufferClasses(t *testing.T) {
 		t.Fatalf("getBuf(100): len %d", len(s))
 	}
 }
+
+// The pools exist to save an allocation per read: giving a buffer back and
+// taking it again must not allocate (a slice header put into sync.Pool
+// would, once per put).
+func TestPooledBuffersCostNoAllocation(t *testing.T) {
+	putBuf(getBuf(3000)) // the pool's per-P state is made once
+	if n := testing.AllocsPerRun(1000, func() { putBuf(getBuf(3000)) }); n != 0 {
+		t.Fatalf("a get and a put allocate %v times", n)
+	}
+}

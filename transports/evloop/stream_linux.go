@@ -47,6 +47,7 @@ type stream struct {
 	shut         bool // closed
 	reasoned     bool
 	inCall       bool // the loop is in a handler call and runs finish after it
+	borrows      bool // the handler is a transports.Borrower: OnData gets the loop's buffer
 }
 
 var _ transports.Stream = (*stream)(nil)
@@ -67,6 +68,7 @@ func (s *stream) Start(h transports.StreamHandler) error {
 		return transports.ErrStarted
 	}
 	s.started, s.h = true, h
+	_, s.borrows = h.(transports.Borrower)
 	s.postLocked(true)
 	return nil
 }
@@ -337,15 +339,23 @@ func (s *stream) read() []byte {
 	switch {
 	case n > 0:
 		s.l.co.read(n)
-		data := getBuf(n)
-		copy(data, buf[:n])
 		if n < len(buf) && !s.hup {
 			// A short read drained the socket; epoll reports new data.
 			s.readReady = false
 		}
 		if !s.reading {
-			s.held = data
+			s.held = getBuf(n)
+			copy(s.held, buf[:n])
 			return nil
+		}
+		var data []byte
+		if s.borrows {
+			// The loop's buffer itself: the handler is done with it when
+			// OnData returns, before the loop reads again.
+			data = buf[:n:n]
+		} else {
+			data = getBuf(n)
+			copy(data, buf[:n])
 		}
 		if s.readReady {
 			s.l.again = append(s.l.again, s)
@@ -399,8 +409,13 @@ func (t peerClosedTask) task() {
 // flushLocked writes the queue until it is empty or the kernel is full.
 func (s *stream) flushLocked() {
 	for len(s.queue) > 0 && !s.writeBlocked && !s.stopping && s.registered {
-		iov := s.queue[:min(len(s.queue), maxIovecs)]
-		n, err := unix.Writev(s.fd, iov)
+		var n int
+		var err error
+		if len(s.queue) == 1 {
+			n, err = unix.Write(s.fd, s.queue[0]) // no vector to copy in
+		} else {
+			n, err = unix.Writev(s.fd, s.queue[:min(len(s.queue), maxIovecs)])
+		}
 		if n > 0 {
 			s.unreported += n
 			s.consume(n)
@@ -415,6 +430,11 @@ func (s *stream) flushLocked() {
 	}
 }
 
+// keptQueue is the largest queue array kept once the queue empties: a
+// connection that writes a message at a time reuses it instead of
+// allocating one per write, and an idle one holds at most this many slots.
+const keptQueue = 4
+
 // consume drops n written bytes from the front of the queue.
 func (s *stream) consume(n int) {
 	i := 0
@@ -422,12 +442,17 @@ func (s *stream) consume(n int) {
 		n -= len(s.queue[i])
 		s.queue[i] = nil
 	}
+	if i == len(s.queue) {
+		if cap(s.queue) <= keptQueue {
+			s.queue = s.queue[:0]
+		} else {
+			s.queue = nil
+		}
+		return
+	}
 	s.queue = s.queue[i:]
 	if n > 0 {
 		s.queue[0] = s.queue[0][n:]
-	}
-	if len(s.queue) == 0 {
-		s.queue = nil
 	}
 }
 

@@ -1,0 +1,98 @@
+package evloop
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/microstack-go/microstack/transports"
+)
+
+// borrower is a transports.Borrower made of funcs.
+type borrower struct{ transports.StreamFuncs }
+
+func (borrower) BorrowsData() {}
+
+// A Borrower is lent the loop's read buffer (the same memory every read),
+// except for a read made while it does not read, which is held as a copy:
+// the loop's buffer is overwritten by other streams' reads meanwhile.
+func TestBorrowerIsLentTheLoopsBufferAndHeldReadsAreCopied(t *testing.T) {
+	n := New(Options{Loops: 1})
+	l, err := n.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type read struct {
+		who  int
+		data []byte // a copy
+		at   *byte  // where the handler's b was
+	}
+	reads := make(chan read, 64)
+	streams := make(chan transports.Stream, 2)
+	accepted := 0
+	lclosed := make(chan struct{})
+	l.Start(transports.ListenerFuncs{Closed: func(error) { close(lclosed) }, Accept: func(s transports.Stream) {
+		who := accepted
+		accepted++
+		_ = s.Start(borrower{transports.StreamFuncs{Data: func(b []byte) {
+			reads <- read{who, bytes.Clone(b), unsafe.SliceData(b)}
+		}}})
+		streams <- s
+	}})
+	t.Cleanup(func() { _ = l.Close(); <-lclosed })
+	dial := func() (net.Conn, transports.Stream) {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c, <-streams
+	}
+	next := func() read {
+		select {
+		case r := <-reads:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("no read")
+			return read{}
+		}
+	}
+	ca, sa := dial()
+	cb, _ := dial()
+
+	if _, err := ca.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	r1 := next()
+	if _, err := cb.Write([]byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	r2 := next()
+	if string(r1.data) != "first" || string(r2.data) != "second" {
+		t.Fatalf("reads %q, %q", r1.data, r2.data)
+	}
+	if r1.at != r2.at {
+		t.Fatalf("two reads on one loop were at %p and %p: not the loop's buffer", r1.at, r2.at)
+	}
+
+	// a stops reading; its next bytes are read (held) before b's.
+	sa.SetReading(false)
+	time.Sleep(50 * time.Millisecond) // the loop applies it on its turn
+	if _, err := ca.Write([]byte("held-AAAAAAAAAAAAAAAA")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := cb.Write([]byte("overwrites-BBBBBBBBBB")); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(); r.who != 1 || string(r.data) != "overwrites-BBBBBBBBBB" {
+		t.Fatalf("read %d %q, want b's", r.who, r.data)
+	}
+	sa.SetReading(true)
+	if r := next(); r.who != 0 || string(r.data) != "held-AAAAAAAAAAAAAAAA" {
+		t.Fatalf("read %d %q after resuming a, want a's held bytes", r.who, r.data)
+	}
+}
