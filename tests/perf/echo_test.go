@@ -43,6 +43,7 @@ type echoPlan struct {
 type sample struct {
 	msgs     int64
 	ticks    int64
+	io       ioCounts // the server's, over the counted part
 	elapsed  time.Duration
 	p50, p99 time.Duration
 }
@@ -65,6 +66,7 @@ func measure(srv *child, addr string, cfg loadgen.Config) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
+	io0 := srv.io()
 	done, err := lg.expect("done", limit)
 	if err != nil {
 		return sample{}, err
@@ -74,13 +76,45 @@ func measure(srv *child, addr string, cfg loadgen.Config) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
+	io1 := srv.io()
 	var res loadgen.Result
 	if err := json.Unmarshal([]byte(done), &res); err != nil {
 		return sample{}, err
 	}
 	a, _ := strconv.ParseInt(t0, 10, 64)
 	z, _ := strconv.ParseInt(t1, 10, 64)
-	return sample{msgs: res.Msgs, ticks: z - a, elapsed: res.Elapsed, p50: res.P50, p99: res.P99}, nil
+	return sample{msgs: res.Msgs, ticks: z - a, io: io1.minus(io0), elapsed: res.Elapsed, p50: res.P50, p99: res.P99}, nil
+}
+
+// ioCounts are a process's read and write system calls and the bytes they
+// moved, from /proc/PID/io: how many bytes a server's reads carry is what
+// most of its CPU per message depends on.
+type ioCounts struct{ reads, writes, readBytes int64 }
+
+func (a ioCounts) minus(b ioCounts) ioCounts {
+	return ioCounts{a.reads - b.reads, a.writes - b.writes, a.readBytes - b.readBytes}
+}
+
+// io reads the child's counts; zero when /proc does not have them.
+func (c *child) io() ioCounts {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", c.cmd.Process.Pid))
+	if err != nil {
+		return ioCounts{}
+	}
+	var n ioCounts
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		x, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "syscr":
+			n.reads = x
+		case "syscw":
+			n.writes = x
+		case "rchar":
+			n.readBytes = x
+		}
+	}
+	return n
 }
 
 // startServers starts one server child per side and returns them with
@@ -186,10 +220,10 @@ func runEcho(p echoPlan, w io.Writer) error {
 	for _, ld := range loads {
 		name := fmt.Sprintf("echo-%s-w%d", sizeName(ld.size), ld.win)
 		b := summarize(got[key{base, ld.size, ld.win}])
-		fmt.Fprintf(w, "# %s %s: %.0f msgs/s, %.2f µs CPU/msg, p50 %v, p99 %v\n", name, base, b.rate, b.cpu, b.p50, b.p99)
+		fmt.Fprintf(w, "# %s %s: %.0f msgs/s, %.2f µs CPU/msg, p50 %v, p99 %v%s\n", name, base, b.rate, b.cpu, b.p50, b.p99, b.syscalls())
 		for _, side := range p.sides[1:] {
 			s := summarize(got[key{side, ld.size, ld.win}])
-			fmt.Fprintf(w, "# %s %s: %.0f msgs/s, %.2f µs CPU/msg, p50 %v, p99 %v\n", name, side, s.rate, s.cpu, s.p50, s.p99)
+			fmt.Fprintf(w, "# %s %s: %.0f msgs/s, %.2f µs CPU/msg, p50 %v, p99 %v%s\n", name, side, s.rate, s.cpu, s.p50, s.p99, s.syscalls())
 			fmt.Fprintf(w, "%s msgs/s %s/%s: %.2f\n", name, side, base, s.rate/b.rate)
 			fmt.Fprintf(w, "%s cpu/msg %s/%s: %.2f\n", name, side, base, s.cpu/b.cpu)
 			fmt.Fprintf(w, "%s p50 %s/%s: %.2f\n", name, side, base, float64(s.p50)/float64(b.p50))
@@ -202,6 +236,18 @@ func runEcho(p echoPlan, w io.Writer) error {
 type summary struct {
 	rate, cpu float64 // msgs/s over all rounds; µs of server CPU per message
 	p50, p99  time.Duration
+	msgs      int64
+	io        ioCounts
+}
+
+// syscalls describes the server's reads and writes per message, when
+// known.
+func (s summary) syscalls() string {
+	if s.io.reads <= 0 || s.msgs <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %.3f reads/msg of %.0f B, %.3f writes/msg", float64(s.io.reads)/float64(s.msgs),
+		float64(s.io.readBytes)/float64(s.io.reads), float64(s.io.writes)/float64(s.msgs))
 }
 
 // summarize totals the rounds (messages over time, ticks over messages)
@@ -210,15 +256,17 @@ func summarize(ss []sample) summary {
 	var msgs, ticks int64
 	var el time.Duration
 	var p50s, p99s []time.Duration
+	var io ioCounts
 	for _, s := range ss {
 		msgs += s.msgs
+		io.reads, io.writes, io.readBytes = io.reads+s.io.reads, io.writes+s.io.writes, io.readBytes+s.io.readBytes
 		ticks += s.ticks
 		el += s.elapsed
 		p50s, p99s = append(p50s, s.p50), append(p99s, s.p99)
 	}
 	slices.Sort(p50s)
 	slices.Sort(p99s)
-	out := summary{p50: p50s[len(p50s)/2], p99: p99s[len(p99s)/2]}
+	out := summary{p50: p50s[len(p50s)/2], p99: p99s[len(p99s)/2], msgs: msgs, io: io}
 	if msgs > 0 {
 		out.rate = float64(msgs) / el.Seconds()
 		out.cpu = float64(time.Duration(ticks)*tick) / float64(time.Microsecond) / float64(msgs)

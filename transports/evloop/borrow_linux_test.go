@@ -96,3 +96,51 @@ func TestBorrowerIsLentTheLoopsBufferAndHeldReadsAreCopied(t *testing.T) {
 		t.Fatalf("read %d %q after resuming a, want a's held bytes", r.who, r.data)
 	}
 }
+
+// A read that fills most of the loop's buffer is handed over whole rather
+// than copied; the loop must then read the next bytes, another stream's,
+// into a fresh buffer, not into the one the first handler keeps.
+func TestKeptReadsSurviveTheLoopsNextReads(t *testing.T) {
+	n := New(Options{Loops: 1})
+	got := [2]chan []byte{make(chan []byte, 64), make(chan []byte, 64)}
+	accepted := 0
+	l, err := n.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lclosed := make(chan struct{})
+	l.Start(transports.ListenerFuncs{Closed: func(error) { close(lclosed) }, Accept: func(s transports.Stream) {
+		ch := got[accepted]
+		accepted++
+		_ = s.Start(transports.StreamFuncs{Data: func(b []byte) { ch <- b }})
+	}})
+	t.Cleanup(func() { _ = l.Close(); <-lclosed })
+	const size = 60 << 10
+	var kept [2][][]byte
+	for i, fill := range []byte{'a', 'b'} {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if _, err := c.Write(bytes.Repeat([]byte{fill}, size)); err != nil {
+			t.Fatal(err)
+		}
+		for total := 0; total < size; {
+			select {
+			case b := <-got[i]:
+				kept[i] = append(kept[i], b)
+				total += len(b)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("stream %d: %d of %d bytes", i, total, size)
+			}
+		}
+	}
+	for i, fill := range []byte{'a', 'b'} {
+		for _, b := range kept[i] {
+			if j := bytes.IndexFunc(b, func(r rune) bool { return r != rune(fill) }); j >= 0 {
+				t.Fatalf("stream %d's kept read of %d bytes holds %q at %d: overwritten", i, len(b), b[j], j)
+			}
+		}
+	}
+}

@@ -222,12 +222,31 @@ func (l *loop) unregister(idx int32) {
 	l.free = append(l.free, idx)
 }
 
-// readBuf returns the loop's read buffer cut to n bytes.
+// readBuf returns the loop's read buffer cut to n bytes. It comes from the
+// read buffers' pool, so that keep can hand it over whole.
 func (l *loop) readBuf(n int) []byte {
 	if cap(l.buf) < n {
-		l.buf = make([]byte, n)
+		l.buf = getBuf(n)
+		l.buf = l.buf[:cap(l.buf)]
 	}
 	return l.buf[:n]
+}
+
+// keep returns the n bytes just read into the loop's buffer as a buffer
+// of their own for a handler to keep. When they fill more than half of the
+// loop's buffer, a copy would take a buffer of the same size class: the
+// loop's buffer itself is handed over and the loop takes a fresh one from
+// the pool for its next read, which saves copying the bytes (the largest
+// reads, those of a busy connection, are the ones that qualify).
+func (l *loop) keep(n int) []byte {
+	if c := classOf(n); c >= 0 && c == classOf(cap(l.buf)) {
+		b := l.buf[:n]
+		l.buf = nil
+		return b
+	}
+	b := getBuf(n)
+	copy(b, l.buf[:n])
+	return b
 }
 
 func (l *loop) run() {

@@ -344,18 +344,16 @@ func (s *stream) read() []byte {
 			s.readReady = false
 		}
 		if !s.reading {
-			s.held = getBuf(n)
-			copy(s.held, buf[:n])
+			s.held = s.l.keep(n)
 			return nil
 		}
 		var data []byte
 		if s.borrows {
-			// The loop's buffer itself: the handler is done with it when
+			// The loop's buffer, lent: the handler is done with it when
 			// OnData returns, before the loop reads again.
 			data = buf[:n:n]
 		} else {
-			data = getBuf(n)
-			copy(data, buf[:n])
+			data = s.l.keep(n)
 		}
 		if s.readReady {
 			s.l.again = append(s.l.again, s)
