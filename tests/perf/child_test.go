@@ -181,10 +181,15 @@ func startChild(env ...string) (*child, error) {
 	return startCommand(exec.Command(os.Args[0], "-test.run=^$"), env...)
 }
 
-// startNode starts the Node.js echo server (testdata/echo.js), which
-// speaks the server child's protocol.
-func startNode() (*child, error) {
-	return startCommand(exec.Command(nodePath, "--expose-gc", "testdata/echo.js"))
+// startNode starts a Node.js server, testdata/echo.js or (for the HTTP
+// side, "node"+httpSuffix) testdata/hello.js, which speak the server
+// child's protocol.
+func startNode(side string) (*child, error) {
+	script := "testdata/echo.js"
+	if side == "node"+httpSuffix {
+		script = "testdata/hello.js"
+	}
+	return startCommand(exec.Command(nodePath, "--expose-gc", script))
 }
 
 // nodePath is node's path, empty when it is not installed: the Node sides

@@ -142,8 +142,8 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 			env = append(env, "PERF_ALLOCPROFILE="+*allocProfile+side+".pprof")
 		}
 		var c *child
-		if name == "node" {
-			c, err = startNode()
+		if name == "node" || name == "node"+httpSuffix {
+			c, err = startNode(name)
 		} else {
 			c, err = startChild(env...)
 		}

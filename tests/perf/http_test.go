@@ -30,7 +30,7 @@ import (
 
 var (
 	wrkArgs   = flag.String("perf.wrk", "-t2 -c100 -d5s", "wrk's load options for the HTTP comparison (the URL is added)")
-	httpSides = flag.String("perf.httpsides", "nethttp,actor-evloop,actor-nethttp", "HTTP servers compared; the first is the baseline")
+	httpSides = flag.String("perf.httpsides", "nethttp,actor-evloop,actor-nethttp,node", "HTTP servers compared; the first is the baseline (node: Node.js http, when installed)")
 )
 
 // helloBody is what every HTTP side answers.
@@ -163,6 +163,7 @@ func runHTTP(sides []string, rounds int, wrk string, w io.Writer) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk is not installed: the HTTP comparison needs it (tests/setup.sh installs it; as root: apt-get install -y wrk)")
 	}
+	sides = available(sides, w)
 	names := make([]string, len(sides))
 	for i, s := range sides {
 		names[i] = s
