@@ -213,19 +213,17 @@ func (c *evConn) OnData(b []byte) {
 // parse feeds b to the parser. nbhttp's parser takes a field name with
 // whitespace before its colon or inside it ("X-A : v", "X-A B: v") as the
 // name up to the space, where RFC 9112 asks for 400, and its callbacks do
-// not show the raw line: so a request's head is fed a line at a time, each
-// line scanned first (scanHead). A body is fed in pieces that end where it
-// ends, so that the next head is fed line by line too: a Content-Length
-// body at most the bytes it has left, a chunked one a line at a time.
+// not show the raw line: so a request's head is scanned first (scanHead)
+// and fed up to its end, no further. A body is fed in pieces that end where
+// it ends, so that the next head is scanned too: a Content-Length body at
+// most the bytes it has left, a chunked one a line at a time.
 func (c *evConn) parse(b []byte) error {
 	for len(b) > 0 && !c.stop {
 		n := len(b)
 		switch {
 		case !c.inBody:
-			if i := bytes.IndexByte(b, '\n'); i >= 0 {
-				n = i + 1
-			}
-			if err := c.scanHead(b[:n]); err != nil {
+			var err error
+			if n, err = c.scanHead(b); err != nil {
 				return err
 			}
 		case c.bodyLeft > 0:
@@ -257,10 +255,11 @@ const (
 var errSpaceInName = errors.New("whitespace in a header field name")
 
 // scanHead follows the lines of a request's head and refuses whitespace in
-// a field name or between it and its colon. Everything else about the
-// head is the parser's to check.
-func (c *evConn) scanHead(line []byte) error {
-	for _, ch := range line {
+// a field name or between it and its colon; it returns how many bytes of b
+// belong to the head: all of them, or those up to the blank line that ends
+// it. Everything else about the head is the parser's to check.
+func (c *evConn) scanHead(b []byte) (int, error) {
+	for i, ch := range b {
 		switch c.hs {
 		case hsRequestLine:
 			switch ch {
@@ -275,7 +274,9 @@ func (c *evConn) scanHead(line []byte) error {
 			}
 		case hsLineStart:
 			switch ch {
-			case '\r', '\n': // the blank line that ends the head
+			case '\r':
+			case '\n': // the blank line that ends the head
+				return i + 1, nil
 			case ' ', '\t':
 				c.hs = hsValue // a folded line, which the parser refuses
 			default:
@@ -286,7 +287,7 @@ func (c *evConn) scanHead(line []byte) error {
 			case ':':
 				c.hs = hsValue
 			case ' ', '\t':
-				return errSpaceInName
+				return 0, errSpaceInName
 			case '\n':
 				c.hs = hsLineStart // no colon, which the parser refuses
 			}
@@ -296,7 +297,7 @@ func (c *evConn) scanHead(line []byte) error {
 			}
 		}
 	}
-	return nil
+	return len(b), nil
 }
 
 func (c *evConn) parseStatus(err error) int {
