@@ -17,8 +17,9 @@ type borrower struct{ transports.StreamFuncs }
 func (borrower) BorrowsData() {}
 
 // A Borrower is lent the loop's read buffer (the same memory every read),
-// except for a read made while it does not read, which is held as a copy:
-// the loop's buffer is overwritten by other streams' reads meanwhile.
+// except for a read made while it does not read (a hang-up's), which is
+// held as a copy: the loop's buffer is overwritten by other streams' reads
+// meanwhile.
 func TestBorrowerIsLentTheLoopsBufferAndHeldReadsAreCopied(t *testing.T) {
 	n := New(Options{Loops: 1})
 	l, err := n.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
@@ -78,13 +79,17 @@ func TestBorrowerIsLentTheLoopsBufferAndHeldReadsAreCopied(t *testing.T) {
 		t.Fatalf("two reads on one loop were at %p and %p: not the loop's buffer", r1.at, r2.at)
 	}
 
-	// a stops reading; its next bytes are read (held) before b's.
+	// a stops reading. Its client sends and hangs up, which earns a
+	// suspended stream one read (so that the close is seen): those bytes
+	// are held until a reads again, and b's read comes after them.
 	sa.SetReading(false)
-	time.Sleep(50 * time.Millisecond) // the loop applies it on its turn
 	if _, err := ca.Write([]byte("held-AAAAAAAAAAAAAAAA")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	if err := ca.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the loop's read of a, before b's
 	if _, err := cb.Write([]byte("overwrites-BBBBBBBBBB")); err != nil {
 		t.Fatal(err)
 	}
