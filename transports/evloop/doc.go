@@ -12,8 +12,12 @@
 // What a socket costs. An idle connection holds its descriptor, one small
 // struct (about 250 bytes) and one slot in its loop's table: no goroutine
 // and no buffer (0.44 KiB of RSS per idle connection with a minimal echo
-// handler, measured at 19,000 connections by tests/perf). A read borrows the loop's one read buffer and hands the
-// handler a copy the size of what arrived; a write is tried at once from
+// handler, measured at 19,000 connections by tests/perf). A read borrows
+// the loop's one read buffer and hands the handler a pooled copy the size
+// of what arrived (the buffer itself when the read filled most of it, the
+// loop taking another from the pool; and lent, not copied, to a
+// transports.Borrower, which is done with it when OnData returns); a
+// write is tried at once from
 // the caller's goroutine, straight from the caller's slice, and only what
 // the kernel did not take is kept (the slice itself, not a copy) until the
 // socket is writable again. Nothing here limits the number of connections
