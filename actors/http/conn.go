@@ -194,6 +194,13 @@ func (f *framing) stop() {
 }
 
 func (f *framing) verdict(k int) error {
+	f.mu.Lock()
+	if f.parsed >= k { // the common case: the check is ahead
+		err := f.bad[k]
+		f.mu.Unlock()
+		return err
+	}
+	f.mu.Unlock()
 	deadline := time.AfterFunc(verdictWait, func() {
 		f.mu.Lock()
 		f.finished = true
@@ -222,8 +229,9 @@ func (f *framing) run() {
 		_ = f.pr.Close() // later feeds return at once
 	}()
 	br := bufio.NewReaderSize(f.pr, 4096)
+	var hr headReader
 	for {
-		hdr, verdict, err := readHead(br, f.maxHeader)
+		hdr, verdict, err := hr.read(br, f.maxHeader)
 		if err != nil {
 			return
 		}
@@ -240,9 +248,22 @@ func (f *framing) run() {
 	}
 }
 
-// readHead reads one request's header block and checks its framing fields.
-func readHead(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader, error, error) {
-	var block []byte
+// headReader reads request heads; what it allocates for one (the block,
+// the reader textproto parses it from) serves the next.
+type headReader struct {
+	block []byte
+	src   bytes.Reader
+	tr    *bufio.Reader
+}
+
+// read reads one request's header block and checks its framing fields.
+func (h *headReader) read(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader, error, error) {
+	block := h.block[:0]
+	defer func() {
+		if cap(block) <= 2*maxHeader { // keep a usual block's array
+			h.block = block[:0]
+		}
+	}()
 	var verdict error
 	first, partial := true, false
 	for {
@@ -283,7 +304,14 @@ func readHead(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader, error, err
 			break
 		}
 	}
-	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(block)))
+	// textproto copies what it returns out of the block.
+	h.src.Reset(block)
+	if h.tr == nil {
+		h.tr = bufio.NewReaderSize(&h.src, 512)
+	} else {
+		h.tr.Reset(&h.src)
+	}
+	tp := textproto.NewReader(h.tr)
 	if _, err := tp.ReadLine(); err != nil {
 		return nil, nil, err
 	}

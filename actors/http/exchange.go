@@ -14,6 +14,7 @@ import (
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/httpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 )
 
 // An exchange is one request to a handler actor. net/http's goroutine for
@@ -42,7 +43,9 @@ type part struct {
 	to     *actor.PID
 }
 
-// maxParts bounds the parts queued between the actor and the writer.
+// maxParts bounds the parts queued between the actor and the writer. The
+// channel holds pointers: a part is 72 bytes, and a channel of 64 of them
+// made for every request was most of what a request allocated.
 const maxParts = 64
 
 // wrote tells the exchange that the writer wrote a part of n bytes.
@@ -72,7 +75,7 @@ type exchange struct {
 	sh      *shared
 	req     *httpmsg.Request
 	handler *actor.PID
-	parts   chan part
+	parts   chan *part
 
 	state     exchangeState
 	queued    int          // bytes of WriteBody queued and not yet written
@@ -106,7 +109,7 @@ func (x *exchange) Receive(ctx actor.Context) {
 		// The handler is gone: the request was sent to dead letters.
 		if x.state == awaiting {
 			x.state = answered
-			x.parts <- part{kind: partFail, status: nethttp.StatusServiceUnavailable}
+			x.parts <- &part{kind: partFail, status: nethttp.StatusServiceUnavailable}
 		}
 	default:
 		x.fail(ctx, m, fmt.Errorf("http: %T: %w", m, messages.ErrUnknownCommand))
@@ -119,7 +122,7 @@ func (x *exchange) respond(ctx actor.Context, m *httpmsg.Response) {
 		return
 	}
 	x.state = answered
-	x.parts <- part{kind: partFull, status: m.Status, header: m.Header, body: m.Body}
+	x.parts <- &part{kind: partFull, status: m.Status, header: m.Header, body: m.Body}
 }
 
 func (x *exchange) stream(ctx actor.Context, m *httpmsg.StreamResponse) {
@@ -128,7 +131,7 @@ func (x *exchange) stream(ctx actor.Context, m *httpmsg.StreamResponse) {
 		return
 	}
 	x.state = streaming
-	x.parts <- part{kind: partHead, status: m.Status, header: m.Header}
+	x.parts <- &part{kind: partHead, status: m.Status, header: m.Header}
 }
 
 // writeBody queues a part of a streamed body unless it would pass the
@@ -151,7 +154,7 @@ func (x *exchange) writeBody(ctx actor.Context, m *httpmsg.WriteBody) {
 	}
 	x.queued += len(m.Data)
 	x.pending++
-	x.parts <- part{kind: partData, body: m.Data, ack: m.Ack, to: to}
+	x.parts <- &part{kind: partData, body: m.Data, ack: m.Ack, to: to}
 }
 
 func (x *exchange) end(ctx actor.Context, m *httpmsg.EndResponse) {
@@ -160,7 +163,7 @@ func (x *exchange) end(ctx actor.Context, m *httpmsg.EndResponse) {
 		return
 	}
 	x.state = answered
-	x.parts <- part{kind: partEnd, header: m.Trailer}
+	x.parts <- &part{kind: partEnd, header: m.Trailer}
 }
 
 func (x *exchange) wrote(ctx actor.Context, m *wrote) {
@@ -224,7 +227,11 @@ func (sh *shared) actorRoute(handler *actor.PID, limit int64) nethttp.Handler {
 			nethttp.Error(w, "413 Content Too Large", nethttp.StatusRequestEntityTooLarge)
 			return
 		}
-		body, err := io.ReadAll(nethttp.MaxBytesReader(w, r.Body, limit))
+		var body []byte
+		var err error
+		if r.Body != nethttp.NoBody { // ReadAll would allocate for nothing
+			body, err = io.ReadAll(nethttp.MaxBytesReader(w, r.Body, limit))
+		}
 		if err != nil {
 			if mbe := (*nethttp.MaxBytesError)(nil); errors.As(err, &mbe) {
 				nethttp.Error(w, "413 Content Too Large", nethttp.StatusRequestEntityTooLarge)
@@ -237,8 +244,10 @@ func (sh *shared) actorRoute(handler *actor.PID, limit int64) nethttp.Handler {
 			body = nil
 		}
 		req := sh.request(r, body)
-		x := &exchange{sh: sh, req: req, handler: handler, parts: make(chan part, maxParts)}
-		pid := sh.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return x }))
+		x := &exchange{sh: sh, req: req, handler: handler, parts: make(chan *part, maxParts)}
+		// The exchange never blocks (its channel keeps a slot for every
+		// part it may send): the chain's pool and the lean mailbox suit it.
+		pid := sh.root.Spawn(dispatch.HereProps(sh.root.ActorSystem(), actor.PropsFromProducer(func() actor.Actor { return x })))
 		defer sh.root.Send(pid, &finished{})
 		sh.write(w, r, x.parts, pid)
 	})
@@ -296,16 +305,16 @@ func wildcards(pattern string) []string {
 
 // write writes the parts of an exchange's response as they come, within the
 // handler timeout for each, and the write timeout for each write.
-func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, parts <-chan part, pid *actor.PID) {
+func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, parts <-chan *part, pid *actor.PID) {
 	rc := nethttp.NewResponseController(w)
 	timer := time.NewTimer(sh.opts.HandlerTimeout)
 	defer timer.Stop()
-	next := func() (part, bool) {
+	next := func() (*part, bool) {
 		select {
 		case p := <-parts:
 			return p, true
 		case <-timer.C:
-			return part{}, false
+			return nil, false
 		case <-r.Context().Done():
 			// The client went away; net/http closes the connection.
 			panic(nethttp.ErrAbortHandler)

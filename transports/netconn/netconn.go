@@ -255,23 +255,28 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
+// set arms the deadline. Its timer is made once and reset after that (a
+// server sets a deadline for every request and every write); a waiter
+// woken by a stale firing finds the deadline not expired and waits on.
 func (d *deadline) set(t time.Time, cond *sync.Cond) {
 	d.stop()
 	d.at = t
 	if t.IsZero() {
 		return
 	}
-	if wait := time.Until(t); wait > 0 {
-		d.timer = time.AfterFunc(wait, cond.Broadcast)
-	} else {
+	switch wait := time.Until(t); {
+	case wait <= 0:
 		cond.Broadcast()
+	case d.timer == nil:
+		d.timer = time.AfterFunc(wait, cond.Broadcast)
+	default:
+		d.timer.Reset(wait)
 	}
 }
 
 func (d *deadline) stop() {
 	if d.timer != nil {
 		d.timer.Stop()
-		d.timer = nil
 	}
 }
 
