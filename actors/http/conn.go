@@ -260,7 +260,7 @@ type headReader struct {
 func (h *headReader) read(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader, error, error) {
 	block := h.block[:0]
 	defer func() {
-		if cap(block) <= 2*maxHeader { // keep a usual block's array
+		if cap(block) <= 8<<10 { // keep a usual head's array, not a huge one
 			h.block = block[:0]
 		}
 	}()
