@@ -25,16 +25,18 @@ type Options struct {
 	// goroutine-per-connection echo, before Coalesce: one blocking loop
 	// 1.02-1.14x; one parked loop 1.30-1.38x; two parked loops
 	// 1.28-1.32x; two blocking loops 1.58x. One loop is one core, though:
-	// HTTP under wrk -c100 measured 1.12-1.17x net/http's requests/s on
-	// one blocking loop and 1.17-1.29x on two parked ones, at about the
-	// same CPU per request.
+	// HTTP under wrk -c100 measured 1.19-1.36x net/http's requests/s on
+	// one blocking loop and 1.30x on two parked ones, at 0.63-0.77x and
+	// 0.75x its CPU per request.
 	Loops int
 	// Coalesce is how long a loop under load may pause after a busy turn
 	// before it looks for more events, so that sockets gather more bytes
 	// per read. A loop pauses only while that measurably pays: while its
 	// reads are at least half as large again as without pausing, which it
 	// checks from time to time (see coalesce_linux.go for the figures).
-	// Default 200 µs; negative: never pause.
+	// Events that arrive during a pause wait for its end (that is the
+	// point); a write, Close or other call from another goroutine ends it
+	// at once. Default 200 µs; negative: never pause.
 	Coalesce time.Duration
 	// Portable serves what the event loops do not: TLS streams, packet
 	// sockets and the interface list. Default osnet.New(osnet.Options{}).

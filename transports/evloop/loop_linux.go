@@ -122,6 +122,7 @@ type loop struct {
 	buf    []byte // the read buffer all the loop's streams share
 	events []unix.EpollEvent
 	co     coalescer
+	wakeFd [1]unix.PollFd // efd, for the pause's ppoll
 }
 
 func newLoop(p *poller) (*loop, error) {
@@ -302,15 +303,37 @@ func (l *loop) run() {
 			timeout = -1
 		}
 		l.mu.Unlock()
-		if nap && l.co.turn(time.Now()) {
-			// Posts made meanwhile wait for the end of this pause.
-			// nanosleep, not time.Sleep: a Go timer this short would
-			// fire a millisecond late once the process is idle.
-			ts := unix.NsecToTimespec(int64(l.co.wait))
-			_ = unix.Nanosleep(&ts, nil)
+		if nap && (l.co.turn(time.Now()) || forcePause.Load() && l.co.wait > 0) {
+			l.pause()
 		}
 	}
 }
+
+// pause sleeps for the coalescer's pause, or less: an urgent post during
+// it writes the eventfd, which ends it (the epoll_wait that follows reads
+// the eventfd). Lazy posts, which do not write it while the loop naps,
+// wait for the end. ppoll on the eventfd, not time.Sleep: a Go timer this
+// short would fire a millisecond late once the process is idle.
+func (l *loop) pause() {
+	h := pauseHook.Load()
+	if h != nil {
+		(*h)(true)
+	}
+	ts := unix.NsecToTimespec(int64(l.co.wait))
+	l.wakeFd[0] = unix.PollFd{Fd: int32(l.efd), Events: unix.POLLIN}
+	_, _ = unix.Ppoll(l.wakeFd[:], &ts, nil)
+	if h != nil {
+		(*h)(false)
+	}
+}
+
+// Set by tests only: forcePause makes every loop pause after each busy
+// turn, whatever its coalescer says (a loop without a pause, Coalesce < 0,
+// still does not); pauseHook runs as a pause begins (true) and ends.
+var (
+	forcePause atomic.Bool
+	pauseHook  atomic.Pointer[func(begin bool)]
+)
 
 // idleHook, set by tests only, runs when the loop has found nothing to do
 // and is about to wait (timeout < 0: without a deadline).
