@@ -90,32 +90,7 @@ func TestNetHTTPRunsOverStreams(t *testing.T) {
 }
 
 func TestDeadlinesAndClose(t *testing.T) {
-	osn := osnet.New(osnet.Options{})
-	l, err := osn.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nl, err := netconn.Listen(l, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nl.Close() })
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := nl.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	s, err := osn.Dial(context.Background(), l.Addr(), transports.DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := netconn.New(s, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := <-accepted
+	nl, c, peer := dialPair(t)
 	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	if _, err := c.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past deadline: %v", err)
@@ -210,6 +185,34 @@ func TestAcceptDuringCloseReturnsAnError(t *testing.T) {
 // A deadline's timer is made once and reset: a deadline moved later does
 // not fire at its old time, and one set again after firing fires again.
 func TestDeadlinesCanBeMovedAndSetAgain(t *testing.T) {
+	_, c, peer := dialPair(t)
+	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { peer.Close() })
+	buf := make([]byte, 10)
+	for i := range 3 { // set again after each firing
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("round %d: read past deadline: %v", i, err)
+		}
+	}
+	// Moved later before it fires: the data that comes between the two
+	// times is read.
+	c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		peer.Write([]byte("late"))
+	}()
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "late" {
+		t.Fatalf("read %q, %v: the moved deadline fired at its old time", buf[:n], err)
+	}
+}
+
+// dialPair listens with netconn on an osnet listener on loopback and
+// returns the listener, a netconn.Conn dialed to it and the accepted side.
+// The listener closes with the test.
+func dialPair(t *testing.T) (*netconn.Listener, *netconn.Conn, net.Conn) {
+	t.Helper()
 	osn := osnet.New(osnet.Options{})
 	l, err := osn.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
 	if err != nil {
@@ -235,25 +238,5 @@ func TestDeadlinesCanBeMovedAndSetAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	peer := <-accepted
-	t.Cleanup(func() { peer.Close() })
-	buf := make([]byte, 10)
-	for i := range 3 { // set again after each firing
-		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-		if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("round %d: read past deadline: %v", i, err)
-		}
-	}
-	// Moved later before it fires: the data that comes between the two
-	// times is read.
-	c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	go func() {
-		time.Sleep(150 * time.Millisecond)
-		peer.Write([]byte("late"))
-	}()
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "late" {
-		t.Fatalf("read %q, %v: the moved deadline fired at its old time", buf[:n], err)
-	}
+	return nl, c, <-accepted
 }
