@@ -171,6 +171,19 @@ func (c *evConn) register() {
 	c.reply, _ = c.ev.system.ProcessRegistry.Add(evReply{c}, id)
 }
 
+// leaveLoop ends OnData: the request waiting for the lock is sent, and a
+// handler actor run in place answers within that, still on the stream's
+// goroutine (inLoop), so its answer is written directly; then inLoop ends.
+// (Should the handler be busy and answer from its own goroutine before
+// inLoop ends, that answer is written directly too: allowed, only not the
+// usual way.)
+func (c *evConn) leaveLoop() {
+	c.unlock()
+	c.mu.Lock()
+	c.inLoop = false
+	c.mu.Unlock()
+}
+
 // unlock releases mu and sends what was waiting for it.
 func (c *evConn) unlock() {
 	out := c.outbox
@@ -195,13 +208,12 @@ func (c *evConn) BorrowsData() {}
 // OnData implements transports.StreamHandler: bytes go to the parser.
 func (c *evConn) OnData(b []byte) {
 	c.mu.Lock()
-	defer c.unlock()
+	c.inLoop = true
+	defer c.leaveLoop()
 	if c.stop || c.ended {
 		return // a refused request, a close asked: the rest is dropped
 	}
 	c.now = time.Now()
-	c.inLoop = true
-	defer func() { c.inLoop = false }()
 	err := c.parse(b)
 	if err != nil && !c.stop {
 		c.fail(c.parseStatus(err), err.Error())

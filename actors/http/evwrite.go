@@ -93,7 +93,7 @@ func (c *evConn) write(b []byte, pooled *[]byte) {
 		// An answer from the handler actor, which may answer every
 		// connection: the connection's loop makes the system call. (A
 		// HereProps handler run in place answers on the loop itself,
-		// within the stream's call, so this queues without a wake-up.)
+		// within OnData: inLoop, written directly below.)
 		err = c.queuer.QueueWrite(b)
 	case c.direct != nil:
 		took, err = c.direct.WriteDirect(b)
