@@ -68,7 +68,8 @@ type evConn struct {
 	deadline  time.Time
 	reply     *actor.PID // the reply process's current PID
 	replySeq  int
-	outbox    evSend // a request to send once mu is released (to set)
+	outbox    evSend     // a request to send once mu is released (to set)
+	later     []delivery // messages to send once mu is released
 	hr        nethttp.Request
 	rw        routeWriter
 
@@ -184,11 +185,17 @@ func (c *evConn) leaveLoop() {
 	c.mu.Unlock()
 }
 
+// send sends msg to pid once mu is released; called with mu held.
+func (c *evConn) send(pid *actor.PID, msg any) {
+	c.later = append(c.later, delivery{pid, msg})
+}
+
 // unlock releases mu and sends what was waiting for it.
 func (c *evConn) unlock() {
-	out := c.outbox
-	c.outbox = evSend{}
+	out, later := c.outbox, c.later
+	c.outbox, c.later = evSend{}, nil
 	c.mu.Unlock()
+	deliver(c.ev.system.Root, later)
 	if out.to == nil {
 		return
 	}
@@ -359,7 +366,7 @@ func (c *evConn) OnWritten(n int) {
 	}
 	i = 0
 	for ; i < len(c.acks) && c.acks[i].end <= c.written; i++ {
-		c.ev.system.Root.Send(c.acks[i].to, &messages.WriteAck{Ack: c.acks[i].ack})
+		c.send(c.acks[i].to, &messages.WriteAck{Ack: c.acks[i].ack})
 		c.acks[i] = evAck{}
 	}
 	c.acks = c.acks[i:]
@@ -904,7 +911,7 @@ func (c *evConn) replyTo(sender *actor.PID) *actor.PID {
 
 func (c *evConn) refuse(sender *actor.PID, cmd any, err error) {
 	if sender != nil {
-		c.ev.system.Root.Send(sender, &messages.CommandFailed{Cmd: cmd, Err: err})
+		c.send(sender, &messages.CommandFailed{Cmd: cmd, Err: err})
 	}
 }
 
@@ -916,7 +923,7 @@ func (c *evConn) maybeResume() {
 	}
 	c.suspended = false
 	for _, pid := range c.resumers {
-		c.ev.system.Root.Send(pid, &messages.WritingResumed{})
+		c.send(pid, &messages.WritingResumed{})
 	}
 	c.resumers = nil
 }

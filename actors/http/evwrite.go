@@ -259,7 +259,7 @@ func (c *evConn) streamBody(m *httpmsg.WriteBody, to *actor.PID) {
 	if c.suspended || (unwritten > 0 && unwritten+int64(len(m.Data)) > int64(c.ev.sh.opts.HighWater)) {
 		c.suspended = true
 		if to != nil {
-			c.ev.system.Root.Send(to, &messages.WriteRefused{Cmd: m, Buffered: int(unwritten)})
+			c.send(to, &messages.WriteRefused{Cmd: m, Buffered: int(unwritten)})
 		}
 		return
 	}
@@ -279,7 +279,7 @@ func (c *evConn) streamBody(m *httpmsg.WriteBody, to *actor.PID) {
 	}
 	if m.Ack != nil && to != nil {
 		if c.queued == c.written {
-			c.ev.system.Root.Send(to, &messages.WriteAck{Ack: m.Ack})
+			c.send(to, &messages.WriteAck{Ack: m.Ack})
 		} else {
 			c.acks = append(c.acks, evAck{end: c.queued, ack: m.Ack, to: to})
 		}

@@ -74,6 +74,37 @@ type exchange struct {
 	pending   int          // WriteBody parts queued and not yet written
 	suspended bool         // a WriteBody was refused: refuse all until ResumeWriting
 	resumers  []*actor.PID // asked ResumeWriting, not yet told WritingResumed
+	later     []delivery   // messages to send once mu is released
+}
+
+// delivery is a message to send once a lock is released. A process that
+// handles its messages on the sender's goroutine under a lock of its own
+// (an exchange, a connection's reply process) sends nothing while holding
+// it: a receiver of the same kind that answered at once would deadlock
+// against it.
+type delivery struct {
+	to  *actor.PID
+	msg any
+}
+
+// deliver sends ds in order.
+func deliver(root *actor.RootContext, ds []delivery) {
+	for _, d := range ds {
+		root.Send(d.to, d.msg)
+	}
+}
+
+// send sends msg to pid once mu is released; called with mu held.
+func (x *exchange) send(pid *actor.PID, msg any) {
+	x.later = append(x.later, delivery{pid, msg})
+}
+
+// unlock releases mu and sends what was waiting for it.
+func (x *exchange) unlock() {
+	later := x.later
+	x.later = nil
+	x.mu.Unlock()
+	deliver(x.sh.root, later)
 }
 
 // startExchange registers the exchange for req and sends req to handler
@@ -101,7 +132,7 @@ func (x *exchange) finish() {
 func (x *exchange) SendUserMessage(_ *actor.PID, message any) {
 	_, msg, sender := actor.UnwrapEnvelope(message)
 	x.mu.Lock()
-	defer x.mu.Unlock()
+	defer x.unlock()
 	if x.over {
 		x.refuse(sender, msg, httpmsg.ErrNoResponse)
 		return
@@ -167,7 +198,7 @@ func (x *exchange) writeBody(sender *actor.PID, m *httpmsg.WriteBody) {
 	if x.suspended || (x.queued > 0 && x.queued+len(m.Data) > x.sh.opts.HighWater) || len(x.parts) >= maxParts-1 {
 		x.suspended = true
 		if to != nil {
-			x.sh.root.Send(to, &messages.WriteRefused{Cmd: m, Buffered: x.queued})
+			x.send(to, &messages.WriteRefused{Cmd: m, Buffered: x.queued})
 		}
 		return
 	}
@@ -189,11 +220,11 @@ func (x *exchange) end(sender *actor.PID, m *httpmsg.EndResponse) {
 // acknowledgement goes out and writing may resume.
 func (x *exchange) wrote(n int, ack any, to *actor.PID) {
 	x.mu.Lock()
-	defer x.mu.Unlock()
+	defer x.unlock()
 	x.queued -= n
 	x.pending--
 	if ack != nil && to != nil {
-		x.sh.root.Send(to, &messages.WriteAck{Ack: ack})
+		x.send(to, &messages.WriteAck{Ack: ack})
 	}
 	x.maybeResume()
 }
@@ -215,7 +246,7 @@ func (x *exchange) maybeResume() {
 	}
 	x.suspended = false
 	for _, pid := range x.resumers {
-		x.sh.root.Send(pid, &messages.WritingResumed{})
+		x.send(pid, &messages.WritingResumed{})
 	}
 	x.resumers = nil
 }
@@ -231,7 +262,7 @@ func (x *exchange) replyTo(sender *actor.PID) *actor.PID {
 
 func (x *exchange) refuse(sender *actor.PID, cmd any, err error) {
 	if sender != nil {
-		x.sh.root.Send(sender, &messages.CommandFailed{Cmd: cmd, Err: err})
+		x.send(sender, &messages.CommandFailed{Cmd: cmd, Err: err})
 	}
 }
 

@@ -1,0 +1,71 @@
+package http_test
+
+import (
+	"bufio"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	httpactor "github.com/microstack-go/microstack/actors/http"
+	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/messages/httpmsg"
+)
+
+// answerAtOnce is a process that handles a message on the sender's
+// goroutine (as the servers' own reply processes do): on a WriteAck it
+// ends the response at once, from inside the ack's delivery.
+type answerAtOnce struct {
+	system  *actor.ActorSystem
+	replyTo *actor.PID
+}
+
+func (p answerAtOnce) SendUserMessage(_ *actor.PID, message any) {
+	if _, msg, _ := actor.UnwrapEnvelope(message); msg != nil {
+		message = msg
+	}
+	if _, ok := message.(*messages.WriteAck); ok {
+		p.system.Root.Send(p.replyTo, &httpmsg.EndResponse{})
+	}
+}
+
+func (answerAtOnce) SendSystemMessage(*actor.PID, any) {}
+func (answerAtOnce) Stop(*actor.PID)                   {}
+
+// A streamed part's acknowledgement goes to a sender that answers
+// synchronously, back into the response: the server must not hold its
+// lock while it sends, or that answer deadlocks against it (the response
+// would never end).
+func TestAckToASynchronousSenderThatAnswersAtOnce(t *testing.T) {
+	for _, engine := range []httpactor.Engine{httpactor.EngineNetHTTP, httpactor.EngineEventLoop} {
+		t.Run(engine.String(), func(t *testing.T) { ackToSynchronousSender(t, engine) })
+	}
+}
+
+func ackToSynchronousSender(t *testing.T, engine httpactor.Engine) {
+	system, _ := newSystem(t)
+	handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*httpmsg.Request); ok {
+			ctx.Send(m.ReplyTo, &httpmsg.StreamResponse{})
+			sync, _ := system.ProcessRegistry.Add(answerAtOnce{system, m.ReplyTo}, "sync"+system.ProcessRegistry.NextId())
+			system.Root.RequestWithCustomSender(m.ReplyTo, &httpmsg.WriteBody{Data: []byte("part"), Ack: 1}, sync)
+		}
+	}))
+	stopActor(t, system, handler)
+	opts := httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: handler}}}
+	if engine == httpactor.EngineEventLoop {
+		opts = onEventLoop(opts)
+	}
+	_, addr := startServer(t, system, opts)
+	conn := rawConn(t, addr)
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, bodies, err := readResponses(bufio.NewReader(conn), 1)
+	if err != nil {
+		t.Fatalf("the streamed response did not end: %v", err)
+	}
+	if bodies[0] != "part" {
+		t.Fatalf("body %q", bodies[0])
+	}
+}
