@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -248,9 +249,13 @@ func peersOf(t *testing.T, addr, token string) []consolePeer {
 func TestTwoAgentsDiscoverEachOtherAndExchangeHeartbeats(t *testing.T) {
 	bin := buildDemo(t)
 	common := []string{"--console", "127.0.0.1:0", "--stun", "", "--echo-tcp", "", "--echo-udp", "", "--discovery", "lo"}
-	aAddr, aTok := startAgent(t, bin, append(common, "--discovery-key", "shared secret")...)
-	bAddr, bTok := startAgent(t, bin, append(common, "--discovery-key", "shared secret")...)
-	startAgent(t, bin, append(common, "--discovery-key", "another secret")...)
+	// Keys of this run only: agents of another run on the machine (a
+	// concurrent test run, a demo) share the multicast group on lo, and
+	// would be seen with a key they also use.
+	run := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	aAddr, aTok := startAgent(t, bin, append(common, "--discovery-key", "shared secret "+run)...)
+	bAddr, bTok := startAgent(t, bin, append(common, "--discovery-key", "shared secret "+run)...)
+	startAgent(t, bin, append(common, "--discovery-key", "another secret "+run)...)
 	linked := func(addr, tok string) bool {
 		peers := peersOf(t, addr, tok)
 		return len(peers) == 1 && strings.HasPrefix(peers[0].Heartbeat, "open · rtt")
