@@ -58,10 +58,10 @@
 // the bytes, as they arrive, to the HTTP/1.1 parser of
 // github.com/lesismal/nbio (package nbhttp; a well-kept parser, fed here
 // without nbio's own event loops), which builds each request. A request's
-// head is fed a line at a time, each line scanned first for what that
-// parser lets through (whitespace in a field name or before its colon: 400,
-// as RFC 9112 asks); a body is fed in pieces that end where it does, so
-// the next head is scanned too. The request is
+// head is scanned first for what that parser lets through (whitespace in a
+// field name or before its colon: 400, as RFC 9112 asks) and fed up to its
+// blank line; a body is fed in pieces that end where it does, so the next
+// head is scanned too. The request is
 // routed by a net/http ServeMux (the same patterns, 404, 405 and redirects,
 // Middleware run before the actor is asked) and sent to the route's actor as
 // an *httpmsg.Request, with the connection's reply process (a protoactor
