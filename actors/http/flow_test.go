@@ -3,7 +3,6 @@ package http_test
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -103,9 +102,7 @@ func (f *flowStream) unstall() {
 }
 
 func flowPart(i int) *httpmsg.WriteBody {
-	data := make([]byte, flowSize)
-	binary.BigEndian.PutUint32(data, uint32(i))
-	return &httpmsg.WriteBody{Data: data, Ack: i}
+	return &httpmsg.WriteBody{Data: flowtest.Payload(i, flowSize), Ack: i}
 }
 
 // flow is f as the back-pressure checks of package flowtest see it.
@@ -150,7 +147,7 @@ func TestStreamedWriterKeepsOrderAcrossRefusals(t *testing.T) {
 		}
 		for i := range n {
 			part := body[i*flowSize : (i+1)*flowSize]
-			if got := int(binary.BigEndian.Uint32(part)); got != i || !bytes.Equal(part[4:], make([]byte, flowSize-4)) {
+			if got := flowtest.Number(part); got != i || !bytes.Equal(part[4:], make([]byte, flowSize-4)) {
 				t.Fatalf("part %d: got number %d", i, got)
 			}
 		}

@@ -9,6 +9,7 @@
 package flowtest
 
 import (
+	"encoding/binary"
 	"slices"
 	"testing"
 	"time"
@@ -38,6 +39,18 @@ type Flow struct {
 	// Unstall lets the reader read everything from now on.
 	Unstall func()
 }
+
+// Payload returns the bytes of write number i: size bytes (at least 4)
+// whose first four carry i, the rest zero, so that a reader can tell which
+// write it got (Number).
+func Payload(i, size int) []byte {
+	b := make([]byte, size)
+	binary.BigEndian.PutUint32(b, uint32(i))
+	return b
+}
+
+// Number returns the write number Payload put in b.
+func Number(b []byte) int { return int(binary.BigEndian.Uint32(b)) }
 
 // writer tracks the commands sent, to tell which one a refusal names.
 type writer struct {

@@ -1,6 +1,7 @@
 package flowtest_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -89,5 +90,14 @@ func Example() {
 	_ = func(t *testing.T, f flowtest.Flow) {
 		flowtest.KeepsOrderAcrossRefusals(t, f)
 		flowtest.ResumedOnlyWhenAsked(t, f)
+	}
+}
+
+func TestPayloadCarriesItsNumber(t *testing.T) {
+	for _, i := range []int{0, 1, 63, 1 << 20} {
+		b := flowtest.Payload(i, 16)
+		if len(b) != 16 || flowtest.Number(b) != i || !bytes.Equal(b[4:], make([]byte, 12)) {
+			t.Fatalf("Payload(%d, 16) = %v, number %d", i, b, flowtest.Number(b))
+		}
 	}
 }

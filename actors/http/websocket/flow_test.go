@@ -2,7 +2,6 @@ package websocket_test
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -100,9 +99,7 @@ func (f *flowPair) unstall() {
 }
 
 func flowMessage(i int) *wsmsg.Binary {
-	data := make([]byte, flowSize)
-	binary.BigEndian.PutUint32(data, uint32(i))
-	return &wsmsg.Binary{Data: data, Ack: i}
+	return &wsmsg.Binary{Data: flowtest.Payload(i, flowSize), Ack: i}
 }
 
 // flow is f as the back-pressure checks of package flowtest see it.
@@ -125,7 +122,7 @@ func TestPipelinedSenderKeepsOrderAcrossRefusals(t *testing.T) {
 	flowtest.KeepsOrderAcrossRefusals(t, f.flow())
 	for i := range flowCount {
 		m := testkit.Expect[*wsmsg.Binary](f.reader, 0)
-		if got := int(binary.BigEndian.Uint32(m.Data)); got != i || len(m.Data) != flowSize {
+		if got := flowtest.Number(m.Data); got != i || len(m.Data) != flowSize {
 			t.Fatalf("message %d: got number %d, %d bytes", i, got, len(m.Data))
 		}
 	}
