@@ -58,38 +58,41 @@ func fuzzExchange(t *testing.T, addr netip.AddrPort, raw []byte, halfClose bool)
 // another 5xx; the server closes or answers within its timeouts; and a
 // well-formed request on a new connection is still served.
 func FuzzServerRequest(f *testing.F) {
-	for _, s := range []string{
-		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
-		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
-		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
-		"GET / HTTP/1.1\nHost: x\n\n",
-		"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET / HTTP/1.0\r\n\r\n",
-		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-		"GET /" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: x\r\n\r\n",
-		"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
-	} {
+	for _, s := range requestSeeds {
 		f.Add([]byte(s))
 	}
 	fuzzServer(f, httpactor.Options{})
 }
 
-// FuzzEventLoopRequest is FuzzServerRequest against the event-loop engine.
+// FuzzEventLoopRequest is FuzzServerRequest against the event-loop engine,
+// with seeds for what its head scan refuses.
 func FuzzEventLoopRequest(f *testing.F) {
-	for _, s := range []string{
-		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
-		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	for _, s := range append(requestSeeds,
 		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nX-A B: c\nGET / HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n",
 		"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: x\r\nX-A\t: a\r\n\r\n",
-	} {
+	) {
 		f.Add([]byte(s))
 	}
 	fuzzServer(f, httpactor.Options{Engine: httpactor.EngineEventLoop})
+}
+
+// requestSeeds are both request targets' seeds: well-formed requests,
+// smuggling attempts, bad line ends, folding, pipelining, HTTP/1.0, an
+// HTTP/2 preface, a long target, a TLS hello.
+var requestSeeds = []string{
+	"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+	"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
+	"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
+	"GET / HTTP/1.1\nHost: x\n\n",
+	"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n",
+	"GET / HTTP/1.0\r\n\r\n",
+	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	"GET /" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: x\r\n\r\n",
+	"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
 }
 
 // fuzzServer runs the fuzz target against a server with opts.
