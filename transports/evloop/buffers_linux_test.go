@@ -149,3 +149,40 @@ func TestKeptReadsSurviveTheLoopsNextReads(t *testing.T) {
 		}
 	}
 }
+
+// A write queue that empties keeps its array when it is small (a
+// connection writing a message at a time reuses it instead of allocating
+// one per write) and drops a large one (an idle connection holds at most
+// keptQueue slots).
+func TestEmptiedWriteQueueKeepsOnlyASmallArray(t *testing.T) {
+	var s stream
+	s.queue = append(make([][]byte, 0, 1), []byte("abc"))
+	s.consume(2)
+	if len(s.queue) != 1 || string(s.queue[0]) != "c" {
+		t.Fatalf("after a partial write the queue is %q", s.queue)
+	}
+	s.consume(1)
+	if s.queue == nil || len(s.queue) != 0 || cap(s.queue) != 1 {
+		t.Fatalf("emptied small queue: len %d cap %d nil %v, want its array kept", len(s.queue), cap(s.queue), s.queue == nil)
+	}
+	s.queue = append(s.queue, []byte("x")) // reuses the array
+	if cap(s.queue) != 1 {
+		t.Fatalf("the next write took a new array (cap %d)", cap(s.queue))
+	}
+	s.consume(1)
+
+	big := make([][]byte, keptQueue+1)
+	for i := range big {
+		big[i] = []byte("y")
+	}
+	s.queue = big
+	s.consume(len(big))
+	if s.queue != nil {
+		t.Fatalf("emptied queue of %d slots kept its array (cap %d)", len(big), cap(s.queue))
+	}
+	for i, b := range big {
+		if b != nil {
+			t.Fatalf("slot %d still holds a written buffer", i)
+		}
+	}
+}
