@@ -167,10 +167,3 @@ func TestStreamedWritingResumedOnlyWhenAsked(t *testing.T) {
 		}
 	})
 }
-
-// forEngine runs f once with each engine.
-func forEngine(t *testing.T, f func(t *testing.T, engine httpactor.Engine)) {
-	for _, e := range []httpactor.Engine{httpactor.EngineNetHTTP, httpactor.EngineEventLoop} {
-		t.Run(e.String(), func(t *testing.T) { f(t, e) })
-	}
-}

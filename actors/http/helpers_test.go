@@ -157,3 +157,10 @@ func simTLSClient(t testing.TB, host transports.Network, addr netip.AddrPort, le
 	t.Cleanup(tr.CloseIdleConnections)
 	return &nethttp.Client{Transport: tr, Timeout: 10 * time.Second}
 }
+
+// forEngine runs f once with each engine.
+func forEngine(t *testing.T, f func(t *testing.T, engine httpactor.Engine)) {
+	for _, e := range []httpactor.Engine{httpactor.EngineNetHTTP, httpactor.EngineEventLoop} {
+		t.Run(e.String(), func(t *testing.T) { f(t, e) })
+	}
+}

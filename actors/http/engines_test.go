@@ -38,9 +38,9 @@ func (answerAtOnce) Stop(*actor.PID)                   {}
 // lock while it sends, or that answer deadlocks against it (the response
 // would never end).
 func TestAckToASynchronousSenderThatAnswersAtOnce(t *testing.T) {
-	for _, engine := range []httpactor.Engine{httpactor.EngineNetHTTP, httpactor.EngineEventLoop} {
-		t.Run(engine.String(), func(t *testing.T) { ackToSynchronousSender(t, engine) })
-	}
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		ackToSynchronousSender(t, engine)
+	})
 }
 
 func ackToSynchronousSender(t *testing.T, engine httpactor.Engine) {
@@ -68,4 +68,34 @@ func ackToSynchronousSender(t *testing.T, engine httpactor.Engine) {
 	if bodies[0] != "part" {
 		t.Fatalf("body %q", bodies[0])
 	}
+}
+
+// Host comes in Request.Host, not among the header fields, on both engines
+// (as net/http has it); the other fields are there.
+func TestHostIsNotAHeaderField(t *testing.T) {
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		system, _ := newSystem(t)
+		got := make(chan *httpmsg.Request, 1)
+		handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+			if m, ok := ctx.Message().(*httpmsg.Request); ok {
+				got <- m
+				ctx.Respond(&httpmsg.Response{})
+			}
+		}))
+		stopActor(t, system, handler)
+		opts := httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: handler}}}
+		if engine == httpactor.EngineEventLoop {
+			opts = onEventLoop(opts)
+		}
+		_, addr := startServer(t, system, opts)
+		conn := rawConn(t, addr)
+		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: host.example\r\nX-A: a\r\n\r\n")
+		if _, _, err := readResponses(bufio.NewReader(conn), 1); err != nil {
+			t.Fatal(err)
+		}
+		m := <-got
+		if m.Host != "host.example" || m.Header.Get("Host") != "" || m.Header.Get("X-A") != "a" {
+			t.Fatalf("Host %q, header %v", m.Host, m.Header)
+		}
+	})
 }
