@@ -10,7 +10,6 @@ import (
 	"net"
 	nethttp "net/http"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -132,14 +131,6 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
-
-func ctxTimeout(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-var _ = strings.NewReader
 
 // simTLSClient is a Go HTTP client whose connections are TLS streams that
 // host dials to addr on a simulated network, trusting leaf; its idle

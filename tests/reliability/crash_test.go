@@ -25,13 +25,12 @@ import (
 // follows only then. A failed connection is redialled; the time from the
 // failure to the next acknowledged record is an outage.
 type echoClient struct {
-	addr          string
-	acked         uint64
-	outages       []time.Duration
-	reconnects    int
-	violations    []string
-	downSince     time.Time
-	lastDelivered uint64
+	addr       string
+	acked      uint64
+	outages    []time.Duration
+	reconnects int
+	violations []string
+	downSince  time.Time
 }
 
 func (c *echoClient) run(stop <-chan struct{}) {
