@@ -141,7 +141,8 @@ func newLoop(p *poller) (*loop, error) {
 		unix.Close(efd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	l := &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents), co: newCoalescer(p.coalesce)}
+	l := &loop{p: p, epfd: epfd, efd: efd, events: make([]unix.EpollEvent, maxEvents), co: newCoalescer(p.coalesce),
+		wakeFd: [1]unix.PollFd{{Fd: int32(efd), Events: unix.POLLIN}}}
 	if p.block {
 		return l, nil
 	}
@@ -320,8 +321,7 @@ func (l *loop) pause() {
 		(*h)(true)
 	}
 	ts := unix.NsecToTimespec(int64(l.co.wait))
-	l.wakeFd[0] = unix.PollFd{Fd: int32(l.efd), Events: unix.POLLIN}
-	_, _ = unix.Ppoll(l.wakeFd[:], &ts, nil)
+	_, _ = unix.Ppoll(l.wakeFd[:], &ts, nil) // ppoll clears Revents: wakeFd is reusable
 	if h != nil {
 		(*h)(false)
 	}
