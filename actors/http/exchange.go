@@ -62,7 +62,6 @@ const (
 
 type exchange struct {
 	sh      *shared
-	req     *httpmsg.Request
 	handler *actor.PID
 	parts   chan *part // never full: a slot is kept for every part that may come
 	self    *actor.PID
@@ -110,7 +109,7 @@ func (x *exchange) unlock() {
 // startExchange registers the exchange for req and sends req to handler
 // with the exchange as its sender and ReplyTo.
 func (sh *shared) startExchange(req *httpmsg.Request, handler *actor.PID) *exchange {
-	x := &exchange{sh: sh, req: req, handler: handler, parts: make(chan *part, maxParts)}
+	x := &exchange{sh: sh, handler: handler, parts: make(chan *part, maxParts)}
 	system := sh.root.ActorSystem()
 	x.self, _ = system.ProcessRegistry.Add(x, "http-exchange"+system.ProcessRegistry.NextId())
 	req.ReplyTo = x.self
