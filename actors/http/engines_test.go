@@ -3,6 +3,7 @@ package http_test
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -52,13 +53,7 @@ func ackToSynchronousSender(t *testing.T, engine httpactor.Engine) {
 			system.Root.RequestWithCustomSender(m.ReplyTo, &httpmsg.WriteBody{Data: []byte("part"), Ack: 1}, sync)
 		}
 	}))
-	stopActor(t, system, handler)
-	opts := httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: handler}}}
-	if engine == httpactor.EngineEventLoop {
-		opts = onEventLoop(opts)
-	}
-	_, addr := startServer(t, system, opts)
-	conn := rawConn(t, addr)
+	conn := serveOne(t, system, engine, handler)
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	_, bodies, err := readResponses(bufio.NewReader(conn), 1)
@@ -82,13 +77,7 @@ func TestHostIsNotAHeaderField(t *testing.T) {
 				ctx.Respond(&httpmsg.Response{})
 			}
 		}))
-		stopActor(t, system, handler)
-		opts := httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: handler}}}
-		if engine == httpactor.EngineEventLoop {
-			opts = onEventLoop(opts)
-		}
-		_, addr := startServer(t, system, opts)
-		conn := rawConn(t, addr)
+		conn := serveOne(t, system, engine, handler)
 		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: host.example\r\nX-A: a\r\n\r\n")
 		if _, _, err := readResponses(bufio.NewReader(conn), 1); err != nil {
 			t.Fatal(err)
@@ -98,4 +87,17 @@ func TestHostIsNotAHeaderField(t *testing.T) {
 			t.Fatalf("Host %q, header %v", m.Host, m.Header)
 		}
 	})
+}
+
+// serveOne serves handler on "/" with engine (stopping it with the test)
+// and returns a connection to the server.
+func serveOne(t *testing.T, system *actor.ActorSystem, engine httpactor.Engine, handler *actor.PID) net.Conn {
+	t.Helper()
+	stopActor(t, system, handler)
+	opts := httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: handler}}}
+	if engine == httpactor.EngineEventLoop {
+		opts = onEventLoop(opts)
+	}
+	_, addr := startServer(t, system, opts)
+	return rawConn(t, addr)
 }
