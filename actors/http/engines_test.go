@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	nethttp "net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +103,45 @@ func serveOne(t *testing.T, system *actor.ActorSystem, engine httpactor.Engine, 
 	}
 	_, addr := startServer(t, system, opts)
 	return rawConn(t, addr)
+}
+
+// Responses without a Content-Type are sniffed, each its own: one
+// keep-alive connection, bodies that share their first bytes, that differ
+// only past what the first one had, or only past the 512 bytes sniffing
+// reads (the event-loop engine remembers a connection's last sniff).
+func TestEachResponseIsSniffedForItself(t *testing.T) {
+	pad := strings.Repeat("a", 511)
+	bodies := []string{
+		"Hello, World!",
+		"Hello, World!\x00", // the first body and a NUL: binary
+		"Hello, World!",
+		"<html>hi",
+		pad + "\x00",  // the NUL is the 512th byte
+		pad + "a\x00", // the NUL is past what is sniffed
+		pad + "\x00",
+		"Hello, World!",
+	}
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		system, _ := newSystem(t)
+		handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+			if m, ok := ctx.Message().(*httpmsg.Request); ok {
+				i, _ := strconv.Atoi(strings.TrimPrefix(m.Path, "/"))
+				ctx.Respond(&httpmsg.Response{Body: []byte(bodies[i])})
+			}
+		}))
+		conn := serveOne(t, system, engine, handler)
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(conn)
+		for i, body := range bodies {
+			fmt.Fprintf(conn, "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+			resps, got, err := readResponses(br, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := nethttp.DetectContentType([]byte(body))
+			if ct := resps[0].Header.Get("Content-Type"); ct != want || got[0] != body {
+				t.Fatalf("response %d: Content-Type %q, want %q (body %d bytes, %d sent)", i, ct, want, len(got[0]), len(body))
+			}
+		}
+	})
 }

@@ -86,6 +86,10 @@ type evConn struct {
 	closing  bool // CloseWrite sent: lingering until the client closes
 	lingerAt time.Time
 	ended    bool // OnClosed seen
+
+	// The last sniffed body's first bytes and their Content-Type (sniff).
+	sniffed   []byte
+	sniffType string
 }
 
 // evRequest is a parsed request waiting for its turn, or an error to answer
@@ -847,7 +851,11 @@ func (p evReply) Stop(*actor.PID) {}
 func (c *evConn) onReply(pid *actor.PID, msg any, sender *actor.PID) {
 	c.mu.Lock()
 	defer c.unlock()
-	c.now = time.Now()
+	if !c.inLoop {
+		// In OnData (a handler run in place), c.now is OnData's: the same
+		// event, a clock read (two per request, ~2% of its CPU) saved.
+		c.now = time.Now()
+	}
 	if c.ended || pid.Id != c.reply.Id {
 		// The request is over (504, closed connection).
 		c.refuse(sender, msg, httpmsg.ErrNoResponse)

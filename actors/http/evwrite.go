@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	nethttp "net/http"
 	"strconv"
 	"strings"
@@ -190,7 +191,7 @@ func (c *evConn) writeFull(r *evRequest, status int, h nethttp.Header, body []by
 	if bodyAllowed {
 		if len(body) > 0 && h.Get("Content-Type") == "" && extra.Get("Content-Type") == "" {
 			b = append(b, "Content-Type: "...)
-			b = append(b, nethttp.DetectContentType(body)...)
+			b = append(b, c.sniff(body)...)
 			b = append(b, crlf...)
 		}
 		b = append(b, "Content-Length: "...)
@@ -211,6 +212,24 @@ func (c *evConn) writeFull(r *evRequest, status int, h nethttp.Header, body []by
 		c.write(body, nil)
 	}
 	c.active = now
+}
+
+// sniffLen is how much of a body nethttp.DetectContentType reads.
+const sniffLen = 512
+
+// sniff is nethttp.DetectContentType(body), remembered with the first
+// bytes it depends on: a connection's responses are often alike (a
+// keep-alive client asking for the same resource again), and sniffing one
+// takes ~0.35 µs, 4% of the CPU of a hello-world request on this engine.
+// Called with mu held.
+func (c *evConn) sniff(body []byte) string {
+	p := body[:min(len(body), sniffLen)]
+	if c.sniffType != "" && bytes.Equal(p, c.sniffed) {
+		return c.sniffType
+	}
+	c.sniffType = nethttp.DetectContentType(p)
+	c.sniffed = append(c.sniffed[:0], p...)
+	return c.sniffType
 }
 
 // writeError writes the engine's own answer, net/http's way: plain text,
