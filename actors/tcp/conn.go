@@ -486,6 +486,11 @@ func (c *connection) open(ctx actor.Context) {
 	c.state = stOpen
 	c.suspended = c.sock.StartSuspended
 	c.ev = newEvents(c.s, ctx.ActorSystem().Root, ctx.Self())
+	if c.mb == nil {
+		// A client connection: its props made a dispatch.Mailbox without
+		// telling the actor (props may spawn many actors at once).
+		c.mb, _, _ = dispatch.Find(ctx.ActorSystem(), ctx.Self())
+	}
 	c.ev.mb = c.mb
 	_, c.direct = c.s.(transports.DirectWriter)
 	if err := c.ev.start(c.sock.KeepOpenOnPeerClosed); err != nil {

@@ -12,8 +12,10 @@ import (
 	"github.com/microstack-go/microstack/actors/tcp"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/evloop"
 )
 
 func TestConnectEchoAndCloseOverLoopback(t *testing.T) {
@@ -152,4 +154,50 @@ func TestWritesBeforeConnectedAndAfterCloseFail(t *testing.T) {
 	expectFailed(t, p, messages.ErrNotConnected)
 	p.Send(pid, "nonsense")
 	expectFailed(t, p, messages.ErrUnknownCommand)
+}
+
+// A client connection has a dispatch.Mailbox, as the listener's
+// connections do: the transport's goroutine runs the idle actor with each
+// read (PostHere) instead of waking another goroutine, and the actor runs
+// on the system's dispatch pool. On both backends.
+func TestClientConnectionHasADispatchMailbox(t *testing.T) {
+	for _, n := range []struct {
+		name string
+		net  transports.Network
+	}{{"osnet", nil}, {"evloop", evloop.New(evloop.Options{})}} {
+		t.Run(n.name, func(t *testing.T) {
+			e := newEnv(t, n.net)
+			addr := e.echo(netip.AddrPortFrom(lo4, 0))
+			// Spawned as a user would, without the test registry's
+			// tracking (which sets a mailbox of its own).
+			conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+			p := testkit.NewProbe(t, e.system)
+			p.Send(conn, &tcpmsg.Connect{Remote: addr})
+			testkit.Expect[*tcpmsg.Connected](p, 0)
+			if _, _, ok := dispatch.Find(e.system, conn); !ok {
+				t.Fatal("the client connection's mailbox is not a dispatch.Mailbox")
+			}
+			for range 20 {
+				echoRoundTrip(t, p, conn, []byte("hello, microstack"))
+			}
+			p.Send(conn, &tcpmsg.Close{})
+			expectClosed(t, p, messages.ClosedByUs)
+
+			// Under a supervisor, which spawns with the spec's mailbox:
+			// a temporary client and a kept one.
+			h := testkit.NewProbe(t, e.system)
+			opts := tcp.Options{Network: e.net, Connect: &tcpmsg.Connect{Remote: addr, Handler: h.PID}}
+			e.supervise("sup", tcp.ClientSpec("once", opts, nil), tcp.ClientSpec("kept", opts, &tcp.Reconnect{}))
+			var clients []*actor.PID
+			for range 2 {
+				clients = append(clients, testkit.FishFor[*tcpmsg.Connected](h, 10*time.Second, nil).Conn)
+			}
+			for _, c := range clients {
+				if _, _, ok := dispatch.Find(e.system, c); !ok {
+					t.Fatalf("the supervised client %s has no dispatch.Mailbox", c.Id)
+				}
+				echoRoundTrip(t, h, c, []byte("supervised"))
+			}
+		})
+	}
 }

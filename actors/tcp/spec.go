@@ -10,6 +10,7 @@ import (
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/supervisor"
 )
 
@@ -26,13 +27,29 @@ const (
 // tcpmsg.Connect (or carries out opts.Connect at start) and then speaks
 // the connection protocol of package tcpmsg. It stops once the connection
 // has ended and its handler has been told.
+//
+// Its mailbox is a dispatch.Mailbox, as the listener's connections have:
+// the transport's goroutine runs the idle actor with each read instead of
+// waking another goroutine, and the actor runs on the system's dispatch
+// pool (a chain installs one). A supervisor spawns with its child spec's
+// mailbox instead of the props': ClientSpec names this one.
 func ConnectionProps(opts Options) *actor.Props {
 	return connectionProps(opts, nil)
 }
 
 func connectionProps(opts Options, l *link) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &connection{opts: &opts, link: l} })
+	// A dispatch.Mailbox, as the listener gives its connections: the
+	// stream's events run the idle actor on the transport's goroutine
+	// (PostHere; open finds the mailbox), and the actor runs on the
+	// system's dispatch pool when it has one, not on a new goroutine per
+	// activation.
+	return actor.PropsFromProducer(func() actor.Actor { return &connection{opts: &opts, link: l} },
+		actor.WithMailbox(connMailbox))
 }
+
+// connMailbox is a client connection's mailbox; a child spec names it too,
+// because the supervisor spawns with the spec's mailbox, not the props'.
+func connMailbox() actor.Mailbox { return dispatch.NewMailbox() }
 
 // Reconnect configures how ClientSpec keeps a client connected: the
 // backoff of its supervisor between attempts.
@@ -67,6 +84,7 @@ func ClientSpec(name string, opts Options, keep *Reconnect) supervisor.ChildSpec
 		Restart:     supervisor.Temporary,
 		Shutdown:    closeShutdown(opts.CloseWait),
 		StopMessage: &stopGracefully{},
+		Mailbox:     connMailbox,
 	}
 	if keep == nil {
 		return conn

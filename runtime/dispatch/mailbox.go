@@ -101,10 +101,25 @@ func (m *Mailbox) PostSystemMessage(msg any) {
 	m.schedule()
 }
 
-// RegisterHandlers implements actor.Mailbox.
+// RegisterHandlers implements actor.Mailbox. When the actor's props name
+// no dispatcher (protoactor's default, a new goroutine per activation) and
+// its system has a Pool installed, the mailbox runs on the pool instead:
+// props made without the system at hand (tcp.ConnectionProps) get the pool
+// of whatever system spawns them.
 func (m *Mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
+	if dispatcher == protoDefault {
+		if c, ok := invoker.(interface{ ActorSystem() *actor.ActorSystem }); ok {
+			if p := Of(c.ActorSystem()); p != nil {
+				dispatcher = p
+			}
+		}
+	}
 	m.invoker, m.dispatcher = invoker, dispatcher
 }
+
+// protoDefault equals the dispatcher protoactor gives props that name none
+// (its goroutine dispatcher with a throughput of 300).
+var protoDefault = actor.NewDefaultDispatcher(300)
 
 // Start implements actor.Mailbox.
 func (m *Mailbox) Start() {}

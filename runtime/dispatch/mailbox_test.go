@@ -120,3 +120,54 @@ func TestMailboxEscalatesPanicsAndResumes(t *testing.T) {
 	}
 	_ = system.Root.StopFuture(parent).Wait()
 }
+
+// countingDispatcher runs each activation on a new goroutine and counts.
+type countingDispatcher struct{ n *atomic.Int64 }
+
+func (d countingDispatcher) Schedule(fn func()) { d.n.Add(1); go fn() }
+func (countingDispatcher) Throughput() int      { return 300 }
+
+// A Mailbox whose props name no dispatcher runs on the pool installed on
+// its system; one whose props name a dispatcher keeps it.
+func TestMailboxRunsOnItsSystemsPoolUnlessPropsNameADispatcher(t *testing.T) {
+	system := quietSystem()
+	defer system.Shutdown()
+	p := dispatch.NewPool(dispatch.Options{})
+	defer p.Close()
+	dispatch.Install(system, p)
+	echo := func(ctx actor.Context) {
+		if n, ok := ctx.Message().(int); ok {
+			ctx.Respond(n)
+		}
+	}
+	ask := func(pid *actor.PID) {
+		t.Helper()
+		for i := range 20 {
+			if r, err := system.Root.RequestFuture(pid, i, 5*time.Second).Result(); err != nil || r.(int) != i {
+				t.Fatalf("request %d: %v %v", i, r, err)
+			}
+		}
+		_ = system.Root.StopFuture(pid).Wait()
+	}
+
+	var own atomic.Int64
+	pid, _ := spawnWithMailbox(t, system, actor.PropsFromFunc(echo, actor.WithDispatcher(countingDispatcher{&own})))
+	ask(pid)
+	if own.Load() == 0 || p.Stats().Started != 0 {
+		t.Fatalf("named dispatcher: %d activations on it, %d pool workers started", own.Load(), p.Stats().Started)
+	}
+
+	pid, _ = spawnWithMailbox(t, system, actor.PropsFromFunc(echo))
+	ask(pid)
+	if p.Stats().Started == 0 {
+		t.Fatal("no dispatcher named: the actor did not run on the system's pool")
+	}
+
+	// Without a pool, protoactor's default.
+	bare := quietSystem()
+	defer bare.Shutdown()
+	pid, _ = spawnWithMailbox(t, bare, actor.PropsFromFunc(echo))
+	if r, err := bare.Root.RequestFuture(pid, 7, 5*time.Second).Result(); err != nil || r.(int) != 7 {
+		t.Fatalf("no pool: %v %v", r, err)
+	}
+}
