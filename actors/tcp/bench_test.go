@@ -90,7 +90,7 @@ func BenchmarkClientRoundTrip(b *testing.B) {
 			start := benchStart(b)
 			for range conns {
 				got := 0
-				handler := system.Root.Spawn(dispatch.Props(system, actor.PropsFromFunc(func(ctx actor.Context) {
+				handler := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
 					switch m := ctx.Message().(type) {
 					case *tcpmsg.Connected:
 						left.Add(-1)

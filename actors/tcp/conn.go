@@ -145,6 +145,12 @@ type clientSide struct {
 	connectTo *actor.PID
 	route     *tcpmsg.ProxyRoute
 	dial      *dialRun
+
+	// The handler's mailbox, when it may be run in place (see here): the
+	// PID it was looked up for, and the process it belonged to then.
+	herePID  *actor.PID
+	hereMB   *dispatch.Mailbox
+	hereProc actor.Process
 }
 
 // noClient is the clientSide of every connection that has not connected:
@@ -997,10 +1003,42 @@ func (c *connection) tell(ctx actor.Context, msg any) { c.send(ctx, c.handler, m
 func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
 	switch {
 	case to != nil:
+		if to == c.handler {
+			if mb := c.here(ctx); mb != nil {
+				mb.PostHere(&actor.MessageEnvelope{Message: msg, Sender: ctx.Self()})
+				return
+			}
+		}
 		ctx.Request(to, msg)
 	case c.beh != nil:
 		c.toBehavior(ctx, msg, nil)
 	}
+}
+
+// here returns the mailbox of a client connection's handler when the
+// handler was spawned with dispatch.HereProps (a dispatch.Mailbox) and is
+// still there: the connection then runs it in place, on its own goroutine
+// (the transport's, for a read), instead of handing each message over to
+// another goroutine; the handler's answer, a Write, waits in this actor's
+// mailbox and is handled as soon as the message in hand is. A handler
+// agrees to this by its props: HereProps is for actors that never block.
+func (c *connection) here(ctx actor.Context) *dispatch.Mailbox {
+	cs := c.clientSide
+	if cs == &noClient {
+		return nil // an accepted connection: its in-place handler is a Behavior
+	}
+	if cs.herePID != c.handler {
+		cs.herePID = c.handler
+		cs.hereMB, cs.hereProc, _ = dispatch.Find(ctx.ActorSystem(), c.handler)
+	}
+	if cs.hereMB == nil {
+		return nil
+	}
+	if p, ok := ctx.ActorSystem().ProcessRegistry.Get(cs.herePID); !ok || p != cs.hereProc {
+		cs.hereMB, cs.hereProc = nil, nil // stopped: what is sent goes to dead letters
+		return nil
+	}
+	return cs.hereMB
 }
 
 // fail answers cmd with a CommandFailed to to (the sender when nil).

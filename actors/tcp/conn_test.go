@@ -3,7 +3,10 @@ package tcp_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
+	goruntime "runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,6 +201,84 @@ func TestClientConnectionHasADispatchMailbox(t *testing.T) {
 				}
 				echoRoundTrip(t, h, c, []byte("supervised"))
 			}
+		})
+	}
+}
+
+// A client's handler spawned with dispatch.HereProps is run in place: its
+// reads are handled on the transport's goroutine, inside the stream's
+// OnData, and its writes go out from there; in order, on both backends.
+// Once it has stopped, what the connection sends it goes to dead letters.
+func TestClientRunsAHereHandlerInPlace(t *testing.T) {
+	for _, n := range []struct {
+		name string
+		net  transports.Network
+	}{{"osnet", nil}, {"evloop", evloop.New(evloop.Options{})}} {
+		t.Run(n.name, func(t *testing.T) {
+			e := newEnv(t, n.net)
+			addr := e.echo(netip.AddrPortFrom(lo4, 0))
+			type read struct {
+				data    string
+				inPlace bool
+			}
+			reads := make(chan read, 64)
+			p := testkit.NewProbe(t, e.system)
+			handler := e.system.Root.Spawn(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
+				switch m := ctx.Message().(type) {
+				case *tcpmsg.Received:
+					stack := make([]byte, 64<<10)
+					stack = stack[:goruntime.Stack(stack, false)]
+					reads <- read{string(m.Data), bytes.Contains(stack, []byte("tcp.(*events).OnData"))}
+				case *tcpmsg.Connected:
+					ctx.Send(p.PID, m)
+				}
+			})))
+			conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+			p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
+			testkit.Expect[*tcpmsg.Connected](p, 0)
+			var got strings.Builder
+			want := ""
+			for i := range 50 {
+				msg := fmt.Sprintf("<%d>", i)
+				want += msg
+				p.Send(conn, &tcpmsg.Write{Data: []byte(msg)})
+				for got.Len() < len(want) {
+					select {
+					case r := <-reads:
+						if !r.inPlace {
+							t.Fatal("the HereProps handler was not run on the transport's goroutine")
+						}
+						got.WriteString(r.data)
+					case <-time.After(10 * time.Second):
+						t.Fatalf("echo of %q did not come back", msg)
+					}
+				}
+			}
+			if got.String() != want {
+				t.Fatalf("echoed %q, want %q", got.String(), want)
+			}
+
+			dead := make(chan string, 16)
+			sub := e.system.EventStream.Subscribe(func(evt any) {
+				if d, ok := evt.(*actor.DeadLetterEvent); ok && d.PID.Equal(handler) {
+					if r, ok := d.Message.(*tcpmsg.Received); ok {
+						dead <- string(r.Data)
+					}
+				}
+			})
+			defer e.system.EventStream.Unsubscribe(sub)
+			_ = e.system.Root.StopFuture(handler).Wait()
+			p.Send(conn, &tcpmsg.Write{Data: []byte("after")})
+			select {
+			case d := <-dead:
+				if !strings.HasPrefix("after", d) {
+					t.Fatalf("dead letter %q", d)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a read for the stopped handler did not go to dead letters")
+			}
+			p.Send(conn, &tcpmsg.Close{})
+			expectClosed(t, p, messages.ClosedByUs)
 		})
 	}
 }

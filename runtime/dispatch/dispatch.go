@@ -23,8 +23,10 @@
 //
 // Mailbox goes one step further for actors fed by an event loop: PostHere
 // runs an idle actor on the posting goroutine. The TCP listener gives its
-// connections one; HereProps gives one to any actor, and Find lets a
-// sender (the HTTP server's event-loop engine) find it from the PID.
+// connections one, and a TCP client connection has one too; HereProps
+// gives one to any actor, and Find lets a sender (the HTTP server's
+// event-loop engine, a TCP client connection with its handler) find it
+// from the PID.
 package dispatch
 
 import (
@@ -173,7 +175,7 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 
 // HereProps is Props with a Mailbox as well: the actor runs on the pool,
 // and Find finds its mailbox, so that a caller on an event loop (the HTTP
-// server's event-loop engine, for one) may run it in place with PostHere
+// server's event-loop engine, a TCP client connection) may run it in place with PostHere
 // while it is idle, saving a hand-off between threads per message. Use it
 // for actors that never block: one that sleeps or waits holds up every
 // connection of the loop that runs it. It changes props in place.
