@@ -31,7 +31,8 @@ import (
 // all connections. Sides: "raw", a goroutine per net.Conn writing and
 // reading; the connection actor (ConnectionProps) on each network, whose
 // handler writes the next message when the last one is back, as an agent
-// talking to its server would. The system has a dispatch pool, as a
+// talking to its server would (spawned with dispatch.HereProps, so that
+// the connection runs it in place). The system has a dispatch pool, as a
 // chain's does. The server runs in another process: ns/op and cpu-ns/op
 // (this process's CPU per round trip) are the client's.
 func BenchmarkClientRoundTrip(b *testing.B) {
