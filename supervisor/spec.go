@@ -68,7 +68,10 @@ type ChildSpec struct {
 	// its Close command.
 	StopMessage any
 	// Mailbox, when not nil, is the child's mailbox. Set it here rather than
-	// on the props: the supervisor wraps the mailbox to report its length.
+	// on the props: the supervisor wraps the mailbox to report its length,
+	// and a mailbox set on the props is not used. A child whose props come
+	// from dispatch.HereProps (to be run in place by an event loop) sets
+	// func() actor.Mailbox { return dispatch.NewMailbox() } here.
 	Mailbox actor.MailboxProducer
 }
 

@@ -178,7 +178,9 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 // server's event-loop engine, a TCP client connection) may run it in place with PostHere
 // while it is idle, saving a hand-off between threads per message. Use it
 // for actors that never block: one that sleeps or waits holds up every
-// connection of the loop that runs it. It changes props in place.
+// connection of the loop that runs it. It changes props in place. A
+// supervisor's child spec names its child's mailbox itself (the props'
+// is not used): set the spec's Mailbox to a NewMailbox producer as well.
 func HereProps(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 	return Props(system, props).Configure(actor.WithMailbox(func() actor.Mailbox { return NewMailbox() }))
 }
