@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/microstack-go/microstack/messages"
@@ -75,7 +76,7 @@ func newMetrics(rt *runtime.Runtime) (http.Handler, func()) {
 		Name: "microstack_failures_total",
 		Help: "Actor failures seen by supervisors since the console started, by kind.",
 	}, []string{"kind"})
-	reg.MustRegister(restarts, failures, prometheus.NewGoCollector())
+	reg.MustRegister(restarts, failures, collectors.NewGoCollector())
 	unsubscribe := rt.Subscribe(func(e messages.LifecycleEvent) {
 		switch ev := e.(type) {
 		case *messages.ChildRestarted:

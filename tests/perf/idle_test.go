@@ -45,10 +45,9 @@ func idleCost(side string, n int) (perConn float64, goroutines float64, err erro
 		return 0, 0, err
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	var r1 int64
-	var c1, g1 int
 	for {
-		if r1, c1, g1, err = rss(); err != nil {
+		_, c1, _, err := rss()
+		if err != nil {
 			return 0, 0, err
 		}
 		if c1 >= n {
@@ -60,7 +59,8 @@ func idleCost(side string, n int) (perConn float64, goroutines float64, err erro
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // let the last handlers settle
-	if r1, _, g1, err = rss(); err != nil {
+	r1, _, g1, err := rss()
+	if err != nil {
 		return 0, 0, err
 	}
 	return float64(r1-r0) / float64(n), float64(g1-g0) / float64(n), nil
