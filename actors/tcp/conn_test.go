@@ -282,3 +282,50 @@ func TestClientRunsAHereHandlerInPlace(t *testing.T) {
 		})
 	}
 }
+
+// A HereProps handler that panics while run in place fails alone: its
+// supervisor restarts it, the connection goes on, and the reads after the
+// panic reach the restarted handler.
+func TestAPanicInAHereHandlerLeavesTheConnectionRunning(t *testing.T) {
+	e := newEnv(t, evloop.New(evloop.Options{}))
+	addr := e.echo(netip.AddrPortFrom(lo4, 0))
+	p := testkit.NewProbe(t, e.system)
+	reads := make(chan string, 64)
+	starts := make(chan struct{}, 4)
+	handler := e.system.Root.Spawn(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *actor.Started:
+			starts <- struct{}{}
+		case *tcpmsg.Received:
+			if strings.Contains(string(m.Data), "boom") {
+				panic("boom")
+			}
+			reads <- string(m.Data)
+		case *tcpmsg.Connected, *messages.Closed:
+			ctx.Send(p.PID, m)
+		}
+	})))
+	defer func() { _ = e.system.Root.StopFuture(handler).Wait() }()
+	conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+	p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
+	testkit.Expect[*tcpmsg.Connected](p, 0)
+	<-starts
+	p.Send(conn, &tcpmsg.Write{Data: []byte("boom")})
+	select {
+	case <-starts: // restarted after the panic
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler was not restarted after its panic")
+	}
+	p.Send(conn, &tcpmsg.Write{Data: []byte("after")})
+	var got string
+	for got != "after" {
+		select {
+		case r := <-reads:
+			got += r
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after the panic the handler got %q", got)
+		}
+	}
+	p.Send(conn, &tcpmsg.Close{})
+	expectClosed(t, p, messages.ClosedByUs)
+}
