@@ -519,6 +519,13 @@ func (c *connection) data(ctx actor.Context, m *dataIn) {
 	c.touch()
 	c.bytesIn += int64(len(m.data))
 	c.stats.Add("bytes_in", int64(len(m.data)))
+	if len(c.held) == 0 && c.readable() {
+		// Nothing waits before it: delivered at once, without a held
+		// list (an allocation per read otherwise).
+		c.hand(ctx, m.data)
+		c.want()
+		return
+	}
 	c.held = append(c.held, m.data)
 	c.heldBytes += len(m.data)
 	c.deliver(ctx)
@@ -537,17 +544,27 @@ func (c *connection) deliver(ctx actor.Context) {
 		c.held[0] = nil
 		c.held = c.held[1:]
 		c.heldBytes -= len(b)
-		c.tell(ctx, &tcpmsg.Received{Data: b})
-		if c.limited {
-			c.credits--
-			if c.credits == 0 {
-				c.tell(ctx, &messages.Passive{})
-			}
-		}
+		c.hand(ctx, b)
 	}
 	if len(c.held) == 0 {
 		c.held = nil
 	}
+	c.want()
+}
+
+// hand gives the handler one read, spending a credit.
+func (c *connection) hand(ctx actor.Context, b []byte) {
+	c.tell(ctx, &tcpmsg.Received{Data: b})
+	if c.limited {
+		c.credits--
+		if c.credits == 0 {
+			c.tell(ctx, &messages.Passive{})
+		}
+	}
+}
+
+// want tells the stream whether to read on.
+func (c *connection) want() {
 	if c.ev != nil {
 		c.ev.setWant(c.ev, c.readable() || c.heldBytes == 0)
 	}

@@ -143,6 +143,32 @@ func TestCreditsSuspendAndCloseWhileSuspended(t *testing.T) {
 	expectClosed(t, cp, messages.PeerClosed)
 }
 
+// Credits given before the data arrives are spent by the reads as they
+// come (each delivered at once, nothing held): two credits, two reads,
+// then Passive, and the third read waits for more credit.
+func TestCreditsGivenAheadAreSpentByEachRead(t *testing.T) {
+	e := newEnv(t, nil)
+	client := tcpmsg.ConnectOptions{Socket: tcpmsg.SocketOptions{StartSuspended: true}}
+	conn, cp, sconn, sp := acceptedPair(t, e, tcp.ListenerOptions{}, client)
+	cp.Send(conn, &messages.ResumeReading{Credits: 2})
+	cp.ExpectNoMessage(50 * time.Millisecond)
+	for i, want := range []string{"one", "two"} {
+		sp.Send(sconn, &tcpmsg.Write{Data: []byte(want), Ack: i})
+		testkit.FishFor[*messages.WriteAck](sp, 0, nil)
+		if r := testkit.Expect[*tcpmsg.Received](cp, 0); string(r.Data) != want {
+			t.Fatalf("read %d: %q", i, r.Data)
+		}
+	}
+	testkit.Expect[*messages.Passive](cp, 0)
+	sp.Send(sconn, &tcpmsg.Write{Data: []byte("three"), Ack: 3})
+	testkit.FishFor[*messages.WriteAck](sp, 0, nil)
+	cp.ExpectNoMessage(100 * time.Millisecond)
+	cp.Send(conn, &messages.ResumeReading{Credits: 1})
+	if got := readN(t, cp, 5); string(got) != "three" {
+		t.Fatalf("got %q", got)
+	}
+}
+
 // The reader that stops reading holds the peer back through the kernel:
 // the peer's queue fills and its writes are refused.
 func TestSuspendedReaderHoldsThePeerBack(t *testing.T) {
