@@ -75,74 +75,65 @@ func typeName(v any) string {
 }
 
 func TestBehaviorRunsInsideTheConnectionActor(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		net  func() *env
-	}{
-		{"osnet", func() *env { return newEnv(t, nil) }},
-		{"evloop", func() *env { return newEnv(t, evloop.New(evloop.Options{})) }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := tc.net()
-			var mu sync.Mutex
-			var made []*shouter
-			lpid, addr := e.listen("shout", netip.AddrPortFrom(lo4, 0), tcp.ListenerOptions{Behavior: func() tcp.Behavior {
-				s := &shouter{}
-				mu.Lock()
-				made = append(made, s)
-				mu.Unlock()
-				return s
-			}})
-			c, err := net.Dial("tcp", addr.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := c.Write([]byte("hello")); err != nil {
-				t.Fatal(err)
-			}
-			buf := make([]byte, 5)
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HELLO" {
-				t.Fatalf("read %q, %v", buf, err)
-			}
-			// One actor per connection: the listener's only child is the
-			// connection, with no handler below it.
-			var conn string
-			for _, in := range e.registry.Snapshot() {
-				if strings.HasPrefix(in.Path, lpid.Id+"/") {
-					if conn != "" {
-						t.Fatalf("two actors under the listener: %s and %s", conn, in.Path)
-					}
-					conn = in.Path
-				}
-			}
-			if conn == "" {
-				t.Fatal("no connection actor in the tree")
-			}
-			// Another actor's message reaches the behaviour, with its sender.
-			p := testkit.NewProbe(t, e.system)
-			p.Send(actor.NewPID(e.system.Address(), conn), shout{"HEY"})
-			if got := testkit.Expect[string](p, 0); got != "shouted" {
-				t.Fatalf("answer %q", got)
-			}
-			buf = make([]byte, 3)
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HEY" {
-				t.Fatalf("read %q, %v", buf, err)
-			}
-			c.Close()
+	onBothBackends(t, func(t *testing.T, e *env) {
+		var mu sync.Mutex
+		var made []*shouter
+		lpid, addr := e.listen("shout", netip.AddrPortFrom(lo4, 0), tcp.ListenerOptions{Behavior: func() tcp.Behavior {
+			s := &shouter{}
 			mu.Lock()
-			s := made[0]
+			made = append(made, s)
 			mu.Unlock()
-			testkit.Eventually(t, 5*time.Second, func() bool {
-				ev := s.seen()
-				return len(ev) > 0 && ev[len(ev)-1] == "Closed"
-			}, "the behaviour sees Closed")
-			ev := s.seen()
-			if ev[0] != "Connected" || ev[1] != "Received" {
-				t.Fatalf("events %v", ev)
+			return s
+		}})
+		c, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HELLO" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		// One actor per connection: the listener's only child is the
+		// connection, with no handler below it.
+		var conn string
+		for _, in := range e.registry.Snapshot() {
+			if strings.HasPrefix(in.Path, lpid.Id+"/") {
+				if conn != "" {
+					t.Fatalf("two actors under the listener: %s and %s", conn, in.Path)
+				}
+				conn = in.Path
 			}
-		})
-	}
+		}
+		if conn == "" {
+			t.Fatal("no connection actor in the tree")
+		}
+		// Another actor's message reaches the behaviour, with its sender.
+		p := testkit.NewProbe(t, e.system)
+		p.Send(actor.NewPID(e.system.Address(), conn), shout{"HEY"})
+		if got := testkit.Expect[string](p, 0); got != "shouted" {
+			t.Fatalf("answer %q", got)
+		}
+		buf = make([]byte, 3)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HEY" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		c.Close()
+		mu.Lock()
+		s := made[0]
+		mu.Unlock()
+		testkit.Eventually(t, 5*time.Second, func() bool {
+			ev := s.seen()
+			return len(ev) > 0 && ev[len(ev)-1] == "Closed"
+		}, "the behaviour sees Closed")
+		ev := s.seen()
+		if ev[0] != "Connected" || ev[1] != "Received" {
+			t.Fatalf("events %v", ev)
+		}
+	})
 }
 
 // A behaviour whose peer does not read has its writes refused past the

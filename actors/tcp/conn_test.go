@@ -164,45 +164,39 @@ func TestWritesBeforeConnectedAndAfterCloseFail(t *testing.T) {
 // read (PostHere) instead of waking another goroutine, and the actor runs
 // on the system's dispatch pool. On both backends.
 func TestClientConnectionHasADispatchMailbox(t *testing.T) {
-	for _, n := range []struct {
-		name string
-		net  transports.Network
-	}{{"osnet", nil}, {"evloop", evloop.New(evloop.Options{})}} {
-		t.Run(n.name, func(t *testing.T) {
-			e := newEnv(t, n.net)
-			addr := e.echo(netip.AddrPortFrom(lo4, 0))
-			// Spawned as a user would, without the test registry's
-			// tracking (which sets a mailbox of its own).
-			conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
-			p := testkit.NewProbe(t, e.system)
-			p.Send(conn, &tcpmsg.Connect{Remote: addr})
-			testkit.Expect[*tcpmsg.Connected](p, 0)
-			if _, _, ok := dispatch.Find(e.system, conn); !ok {
-				t.Fatal("the client connection's mailbox is not a dispatch.Mailbox")
-			}
-			for range 20 {
-				echoRoundTrip(t, p, conn, []byte("hello, microstack"))
-			}
-			p.Send(conn, &tcpmsg.Close{})
-			expectClosed(t, p, messages.ClosedByUs)
+	onBothBackends(t, func(t *testing.T, e *env) {
+		addr := e.echo(netip.AddrPortFrom(lo4, 0))
+		// Spawned as a user would, without the test registry's
+		// tracking (which sets a mailbox of its own).
+		conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+		p := testkit.NewProbe(t, e.system)
+		p.Send(conn, &tcpmsg.Connect{Remote: addr})
+		testkit.Expect[*tcpmsg.Connected](p, 0)
+		if _, _, ok := dispatch.Find(e.system, conn); !ok {
+			t.Fatal("the client connection's mailbox is not a dispatch.Mailbox")
+		}
+		for range 20 {
+			echoRoundTrip(t, p, conn, []byte("hello, microstack"))
+		}
+		p.Send(conn, &tcpmsg.Close{})
+		expectClosed(t, p, messages.ClosedByUs)
 
-			// Under a supervisor, which spawns with the spec's mailbox:
-			// a temporary client and a kept one.
-			h := testkit.NewProbe(t, e.system)
-			opts := tcp.Options{Network: e.net, Connect: &tcpmsg.Connect{Remote: addr, Handler: h.PID}}
-			e.supervise("sup", tcp.ClientSpec("once", opts, nil), tcp.ClientSpec("kept", opts, &tcp.Reconnect{}))
-			var clients []*actor.PID
-			for range 2 {
-				clients = append(clients, testkit.FishFor[*tcpmsg.Connected](h, 10*time.Second, nil).Conn)
+		// Under a supervisor, which spawns with the spec's mailbox:
+		// a temporary client and a kept one.
+		h := testkit.NewProbe(t, e.system)
+		opts := tcp.Options{Network: e.net, Connect: &tcpmsg.Connect{Remote: addr, Handler: h.PID}}
+		e.supervise("sup", tcp.ClientSpec("once", opts, nil), tcp.ClientSpec("kept", opts, &tcp.Reconnect{}))
+		var clients []*actor.PID
+		for range 2 {
+			clients = append(clients, testkit.FishFor[*tcpmsg.Connected](h, 10*time.Second, nil).Conn)
+		}
+		for _, c := range clients {
+			if _, _, ok := dispatch.Find(e.system, c); !ok {
+				t.Fatalf("the supervised client %s has no dispatch.Mailbox", c.Id)
 			}
-			for _, c := range clients {
-				if _, _, ok := dispatch.Find(e.system, c); !ok {
-					t.Fatalf("the supervised client %s has no dispatch.Mailbox", c.Id)
-				}
-				echoRoundTrip(t, h, c, []byte("supervised"))
-			}
-		})
-	}
+			echoRoundTrip(t, h, c, []byte("supervised"))
+		}
+	})
 }
 
 // A client's handler spawned with dispatch.HereProps is run in place: its
@@ -210,77 +204,71 @@ func TestClientConnectionHasADispatchMailbox(t *testing.T) {
 // OnData, and its writes go out from there; in order, on both backends.
 // Once it has stopped, what the connection sends it goes to dead letters.
 func TestClientRunsAHereHandlerInPlace(t *testing.T) {
-	for _, n := range []struct {
-		name string
-		net  transports.Network
-	}{{"osnet", nil}, {"evloop", evloop.New(evloop.Options{})}} {
-		t.Run(n.name, func(t *testing.T) {
-			e := newEnv(t, n.net)
-			addr := e.echo(netip.AddrPortFrom(lo4, 0))
-			type read struct {
-				data    string
-				inPlace bool
+	onBothBackends(t, func(t *testing.T, e *env) {
+		addr := e.echo(netip.AddrPortFrom(lo4, 0))
+		type read struct {
+			data    string
+			inPlace bool
+		}
+		reads := make(chan read, 64)
+		p := testkit.NewProbe(t, e.system)
+		handler := e.system.Root.Spawn(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
+			switch m := ctx.Message().(type) {
+			case *tcpmsg.Received:
+				stack := make([]byte, 64<<10)
+				stack = stack[:goruntime.Stack(stack, false)]
+				reads <- read{string(m.Data), bytes.Contains(stack, []byte("tcp.(*events).OnData"))}
+			case *tcpmsg.Connected:
+				ctx.Send(p.PID, m)
 			}
-			reads := make(chan read, 64)
-			p := testkit.NewProbe(t, e.system)
-			handler := e.system.Root.Spawn(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
-				switch m := ctx.Message().(type) {
-				case *tcpmsg.Received:
-					stack := make([]byte, 64<<10)
-					stack = stack[:goruntime.Stack(stack, false)]
-					reads <- read{string(m.Data), bytes.Contains(stack, []byte("tcp.(*events).OnData"))}
-				case *tcpmsg.Connected:
-					ctx.Send(p.PID, m)
-				}
-			})))
-			conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
-			p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
-			testkit.Expect[*tcpmsg.Connected](p, 0)
-			var got strings.Builder
-			want := ""
-			for i := range 50 {
-				msg := fmt.Sprintf("<%d>", i)
-				want += msg
-				p.Send(conn, &tcpmsg.Write{Data: []byte(msg)})
-				for got.Len() < len(want) {
-					select {
-					case r := <-reads:
-						if !r.inPlace {
-							t.Fatal("the HereProps handler was not run on the transport's goroutine")
-						}
-						got.WriteString(r.data)
-					case <-time.After(10 * time.Second):
-						t.Fatalf("echo of %q did not come back", msg)
+		})))
+		conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+		p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
+		testkit.Expect[*tcpmsg.Connected](p, 0)
+		var got strings.Builder
+		want := ""
+		for i := range 50 {
+			msg := fmt.Sprintf("<%d>", i)
+			want += msg
+			p.Send(conn, &tcpmsg.Write{Data: []byte(msg)})
+			for got.Len() < len(want) {
+				select {
+				case r := <-reads:
+					if !r.inPlace {
+						t.Fatal("the HereProps handler was not run on the transport's goroutine")
 					}
+					got.WriteString(r.data)
+				case <-time.After(10 * time.Second):
+					t.Fatalf("echo of %q did not come back", msg)
 				}
 			}
-			if got.String() != want {
-				t.Fatalf("echoed %q, want %q", got.String(), want)
-			}
+		}
+		if got.String() != want {
+			t.Fatalf("echoed %q, want %q", got.String(), want)
+		}
 
-			dead := make(chan string, 16)
-			sub := e.system.EventStream.Subscribe(func(evt any) {
-				if d, ok := evt.(*actor.DeadLetterEvent); ok && d.PID.Equal(handler) {
-					if r, ok := d.Message.(*tcpmsg.Received); ok {
-						dead <- string(r.Data)
-					}
+		dead := make(chan string, 16)
+		sub := e.system.EventStream.Subscribe(func(evt any) {
+			if d, ok := evt.(*actor.DeadLetterEvent); ok && d.PID.Equal(handler) {
+				if r, ok := d.Message.(*tcpmsg.Received); ok {
+					dead <- string(r.Data)
 				}
-			})
-			defer e.system.EventStream.Unsubscribe(sub)
-			_ = e.system.Root.StopFuture(handler).Wait()
-			p.Send(conn, &tcpmsg.Write{Data: []byte("after")})
-			select {
-			case d := <-dead:
-				if !strings.HasPrefix("after", d) {
-					t.Fatalf("dead letter %q", d)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("a read for the stopped handler did not go to dead letters")
 			}
-			p.Send(conn, &tcpmsg.Close{})
-			expectClosed(t, p, messages.ClosedByUs)
 		})
-	}
+		defer e.system.EventStream.Unsubscribe(sub)
+		_ = e.system.Root.StopFuture(handler).Wait()
+		p.Send(conn, &tcpmsg.Write{Data: []byte("after")})
+		select {
+		case d := <-dead:
+			if !strings.HasPrefix("after", d) {
+				t.Fatalf("dead letter %q", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a read for the stopped handler did not go to dead letters")
+		}
+		p.Send(conn, &tcpmsg.Close{})
+		expectClosed(t, p, messages.ClosedByUs)
+	})
 }
 
 // A HereProps handler that panics while run in place fails alone: its

@@ -16,6 +16,7 @@ import (
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/evloop"
 	"github.com/microstack-go/microstack/transports/osnet"
 )
 
@@ -40,6 +41,20 @@ func newEnv(t *testing.T, n transports.Network) *env {
 		n = osnet.New(osnet.Options{})
 	}
 	return &env{t: t, system: system, registry: reg, net: n}
+}
+
+// onBothBackends runs f as a subtest on each backend, the goroutine
+// transport (osnet) and the event loops (evloop), with an env of its own.
+func onBothBackends(t *testing.T, f func(t *testing.T, e *env)) {
+	for _, b := range []struct {
+		name string
+		net  func() transports.Network
+	}{
+		{"osnet", func() transports.Network { return nil }},
+		{"evloop", func() transports.Network { return evloop.New(evloop.Options{}) }},
+	} {
+		t.Run(b.name, func(t *testing.T) { f(t, newEnv(t, b.net())) })
+	}
 }
 
 func (e *env) spawn(props *actor.Props, name, kind string) *actor.PID {
