@@ -69,9 +69,8 @@ type ChildSpec struct {
 	StopMessage any
 	// Mailbox, when not nil, is the child's mailbox. Set it here rather than
 	// on the props: the supervisor wraps the mailbox to report its length,
-	// and a mailbox set on the props is not used. A child whose props come
-	// from dispatch.HereProps (to be run in place by an event loop) sets
-	// func() actor.Mailbox { return dispatch.NewMailbox() } here.
+	// and a mailbox set on the props is not used (props made by
+	// dispatch.HereProps keep theirs: they choose it as they are spawned).
 	Mailbox actor.MailboxProducer
 }
 

@@ -175,12 +175,24 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 
 // HereProps is Props with a Mailbox as well: the actor runs on the pool,
 // and Find finds its mailbox, so that a caller on an event loop (the HTTP
-// server's event-loop engine, a TCP client connection) may run it in place with PostHere
-// while it is idle, saving a hand-off between threads per message. Use it
-// for actors that never block: one that sleeps or waits holds up every
-// connection of the loop that runs it. It changes props in place. A
-// supervisor's child spec names its child's mailbox itself (the props'
-// is not used): set the spec's Mailbox to a NewMailbox producer as well.
+// server's event-loop engine, a TCP connection) may run it in place with
+// PostHere while it is idle, saving a hand-off between threads per
+// message. Use it for actors that never block: one that sleeps or waits
+// holds up every connection of the loop that runs it. It changes props in
+// place.
+//
+// The actor gets its Mailbox however the props are spawned: a supervisor
+// that tracks its children (package inspect) spawns a copy of the props
+// with a mailbox of its own, which HereProps's spawn function replaces
+// with a Mailbox again.
 func HereProps(system *actor.ActorSystem, props *actor.Props) *actor.Props {
-	return Props(system, props).Configure(actor.WithMailbox(func() actor.Mailbox { return NewMailbox() }))
+	return Props(system, props).Configure(actor.WithMailbox(newMailbox), actor.WithSpawnFunc(spawnHere))
+}
+
+func newMailbox() actor.Mailbox { return NewMailbox() }
+
+// spawnHere is protoactor's spawner, given props whose mailbox is a
+// Mailbox whatever the spawner's caller set.
+func spawnHere(system *actor.ActorSystem, id string, props *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
+	return actor.DefaultSpawner(system, id, props.Clone(actor.WithMailbox(newMailbox)), parent)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/asynkron/protoactor-go/extensions"
 
 	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 )
 
 var extensionID = extensions.NextExtensionID()
@@ -429,6 +430,14 @@ func spawn(parent actor.SpawnerContext, props *actor.Props, name, kind string, m
 	if err != nil {
 		r.remove(e)
 		return nil, err
+	}
+	if e.mailbox.Load() == nil {
+		// The props chose their mailbox at spawn (dispatch.HereProps):
+		// asked for here, so that the entry reports its length.
+		if mb, _, ok := dispatch.Find(parent.ActorSystem(), pid); ok {
+			var m actor.Mailbox = mb
+			e.mailbox.Store(&m)
+		}
 	}
 	return pid, nil
 }

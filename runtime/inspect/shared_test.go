@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/microstack-go/microstack/messages"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 )
 
@@ -82,5 +83,46 @@ func TestSpawnSharedActorsKeepTheirEntries(t *testing.T) {
 	eventually(t, "stopped entry removed", func() bool { _, ok := entryOf(reg, pids[1].Id); return !ok })
 	if _, ok := entryOf(reg, pids[2].Id); !ok {
 		t.Fatal("another actor from the same props lost its entry")
+	}
+}
+
+// Props made by dispatch.HereProps keep their dispatch.Mailbox when a
+// tracked spawn (a supervisor's) sets a mailbox of its own on a copy, and
+// the entry still reports the mailbox's length.
+func TestHerePropsKeepTheirMailboxWhenTracked(t *testing.T) {
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
+	defer system.Shutdown()
+	reg := inspect.NewRegistry(nil)
+	inspect.Install(system, reg)
+	release := make(chan struct{})
+	busy := make(chan struct{}, 1)
+	props := dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
+		if _, ok := ctx.Message().(int); ok {
+			select {
+			case busy <- struct{}{}:
+				<-release // the first message holds the actor
+			default:
+			}
+		}
+	}))
+	for _, mailbox := range []actor.MailboxProducer{nil, actor.Unbounded()} {
+		pid, err := inspect.Spawn(system.Root, props, "here", "test.here", mailbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := dispatch.Find(system, pid); !ok {
+			t.Fatalf("mailbox %v: the tracked HereProps actor has no dispatch.Mailbox", mailbox != nil)
+		}
+		for i := range 4 {
+			system.Root.Send(pid, i)
+		}
+		<-busy
+		eventually(t, "the entry reports the three waiting messages", func() bool {
+			in, ok := entryOf(reg, "here")
+			return ok && in.Mailbox == 3
+		})
+		release <- struct{}{}
+		_ = system.Root.StopFuture(pid).Wait()
+		eventually(t, "the entry goes", func() bool { _, ok := entryOf(reg, "here"); return !ok })
 	}
 }
