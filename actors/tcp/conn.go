@@ -145,12 +145,16 @@ type clientSide struct {
 	connectTo *actor.PID
 	route     *tcpmsg.ProxyRoute
 	dial      *dialRun
+	here      handlerHere
+}
 
-	// The handler's mailbox, when it may be run in place (see here): the
-	// PID it was looked up for, and the process it belonged to then.
-	herePID  *actor.PID
-	hereMB   *dispatch.Mailbox
-	hereProc actor.Process
+// handlerHere is what a connection knows of its handler's mailbox (see
+// connection.here): the PID it was looked up for, its mailbox when the
+// handler may be run in place, and the process it belonged to then.
+type handlerHere struct {
+	pid  *actor.PID
+	mb   *dispatch.Mailbox
+	proc actor.Process
 }
 
 // noClient is the clientSide of every connection that has not connected:
@@ -164,6 +168,7 @@ type rare struct {
 	resumers []*actor.PID
 	closers  []*actor.PID
 	regTimer clock.Timer
+	here     handlerHere // an accepted connection's (a client's is in clientSide)
 }
 
 // r returns the connection's rare part, made on first use.
@@ -1032,30 +1037,32 @@ func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
 	}
 }
 
-// here returns the mailbox of a client connection's handler when the
-// handler was spawned with dispatch.HereProps (a dispatch.Mailbox) and is
-// still there: the connection then runs it in place, on its own goroutine
-// (the transport's, for a read), instead of handing each message over to
+// here returns the mailbox of the connection's handler when the handler
+// was spawned with dispatch.HereProps (a dispatch.Mailbox) and is still
+// there: the connection then runs it in place, on its own goroutine (the
+// transport's, for a read), instead of handing each message over to
 // another goroutine; the handler's answer, a Write, waits in this actor's
 // mailbox and is handled as soon as the message in hand is. A handler
 // agrees to this by its props: HereProps is for actors that never block.
 func (c *connection) here(ctx actor.Context) *dispatch.Mailbox {
-	cs := c.clientSide
-	if cs == &noClient {
-		return nil // an accepted connection: its in-place handler is a Behavior
+	var h *handlerHere
+	if c.clientSide != &noClient {
+		h = &c.clientSide.here
+	} else {
+		h = &c.r().here // an accepted connection with a handler actor
 	}
-	if cs.herePID != c.handler {
-		cs.herePID = c.handler
-		cs.hereMB, cs.hereProc, _ = dispatch.Find(ctx.ActorSystem(), c.handler)
+	if h.pid != c.handler {
+		h.pid = c.handler
+		h.mb, h.proc, _ = dispatch.Find(ctx.ActorSystem(), c.handler)
 	}
-	if cs.hereMB == nil {
+	if h.mb == nil {
 		return nil
 	}
-	if p, ok := ctx.ActorSystem().ProcessRegistry.Get(cs.herePID); !ok || p != cs.hereProc {
-		cs.hereMB, cs.hereProc = nil, nil // stopped: what is sent goes to dead letters
+	if p, ok := ctx.ActorSystem().ProcessRegistry.Get(h.pid); !ok || p != h.proc {
+		h.mb, h.proc = nil, nil // stopped: what is sent goes to dead letters
 		return nil
 	}
-	return cs.hereMB
+	return h.mb
 }
 
 // fail answers cmd with a CommandFailed to to (the sender when nil).

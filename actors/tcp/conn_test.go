@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	goruntime "runtime"
 	"strings"
@@ -316,4 +318,73 @@ func TestAPanicInAHereHandlerLeavesTheConnectionRunning(t *testing.T) {
 	}
 	p.Send(conn, &tcpmsg.Close{})
 	expectClosed(t, p, messages.ClosedByUs)
+}
+
+// An accepted connection runs a HereProps handler in place too, whether
+// the listener's factory made it (a tracked child of the connection) or a
+// Register named it: each read is handled inside the stream's OnData, and
+// the handler's echo goes out from there.
+func TestAcceptedConnectionRunsAHereHandlerInPlace(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, e *env) {
+		outside := make(chan string, 16)
+		echo := func() *actor.Props {
+			return dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
+				if m, ok := ctx.Message().(*tcpmsg.Received); ok {
+					stack := make([]byte, 64<<10)
+					// The first read may come while the handler is still
+					// starting (busy): that one is run by the pool.
+					if string(m.Data) != "<0>" && !bytes.Contains(stack[:goruntime.Stack(stack, false)], []byte("tcp.(*events).OnData")) {
+						select {
+						case outside <- string(m.Data):
+						default:
+						}
+					}
+					ctx.Send(ctx.Sender(), &tcpmsg.Write{Data: m.Data})
+				}
+			}))
+		}
+		roundTrips := func(addr netip.AddrPort) error {
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			for i := range 20 {
+				msg := fmt.Sprintf("<%d>", i)
+				if _, err := io.WriteString(c, msg); err != nil {
+					return err
+				}
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+					return fmt.Errorf("echo %q: %q %v", msg, got, err)
+				}
+			}
+			select {
+			case d := <-outside:
+				return fmt.Errorf("read %q handled off the transport's goroutine", d)
+			default:
+				return nil
+			}
+		}
+
+		_, addr := e.listen("factory", netip.AddrPortFrom(lo4, 0), tcp.ListenerOptions{Handler: echo})
+		if err := roundTrips(addr); err != nil {
+			t.Fatal("factory: ", err)
+		}
+
+		sp := testkit.NewProbe(t, e.system)
+		lpid := e.spawn(tcp.ListenerProps(tcp.ListenerOptions{Network: e.net}), "register", tcp.ListenerKind)
+		sp.Send(lpid, &tcpmsg.Bind{Local: netip.AddrPortFrom(lo4, 0)})
+		addr = testkit.Expect[*tcpmsg.Bound](sp, 0).Local
+		done := make(chan error, 1)
+		go func() { done <- roundTrips(addr) }()
+		a := testkit.FishFor[*tcpmsg.Accepted](sp, 0, nil)
+		handler := e.system.Root.Spawn(echo())
+		defer func() { _ = e.system.Root.StopFuture(handler).Wait() }()
+		sp.Send(a.Conn, &messages.Register{Handler: handler})
+		if err := <-done; err != nil {
+			t.Fatal("register: ", err)
+		}
+	})
 }

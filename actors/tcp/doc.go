@@ -17,12 +17,13 @@
 // high-water mark (1 MiB by default); past it a write is refused with
 // messages.WriteRefused, and writing resumes after messages.ResumeWriting
 // once the queue has drained (messages.WritingResumed). The connection ends
-// with messages.Closed and its reason, and the actor stops. A client's
-// handler spawned with dispatch.HereProps (an actor that never blocks) is
-// run in place: each read is handled on the transport's goroutine, the
-// handler's Write straight after, without a hand-off between goroutines
-// (a raw Go client's CPU per round trip within 1.1x on the event-loop
-// transport: BenchmarkClientRoundTrip).
+// with messages.Closed and its reason, and the actor stops. A handler
+// spawned with dispatch.HereProps (an actor that never blocks), a client's
+// or an accepted connection's, is run in place: each read is handled on
+// the transport's goroutine, the handler's Write straight after, without
+// a hand-off between goroutines (a client's CPU per round trip within
+// 1.1-1.25x a raw Go client's on the event-loop transport:
+// BenchmarkClientRoundTrip).
 //
 // A listener actor (ListenerProps) takes a tcpmsg.Bind and runs each
 // accepted socket as a connection actor, its child, either with a handler
