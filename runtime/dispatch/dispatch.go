@@ -25,8 +25,8 @@
 // runs an idle actor on the posting goroutine. The TCP listener gives its
 // connections one, and a TCP client connection has one too; HereProps
 // gives one to any actor, and Find lets a sender (the HTTP server's
-// event-loop engine, a TCP client connection with its handler) find it
-// from the PID.
+// event-loop engine, a TCP connection with its handler) find it from the
+// PID.
 package dispatch
 
 import (
