@@ -70,7 +70,8 @@
 // actor spawned with dispatch.HereProps (runtime/dispatch) is run by the
 // connection's goroutine itself, an event loop, whenever it is idle, as a
 // TCP connection's actor is: no thread hand-off per request either way,
-// for handlers that never block (one that waits holds up the loop). With
+// for handlers that never block (one that waits holds up the loop); also
+// under a supervisor, and again after it restarts the actor. With
 // transports/evloop as Network no goroutine belongs to a connection or a
 // request: the event loops read, the handler's goroutine writes, and one
 // sweeper goroutine per server applies the timeouts (within a quarter of the

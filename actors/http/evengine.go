@@ -183,9 +183,14 @@ type evRoute struct {
 	actor *actor.PID
 	limit int64
 
-	find sync.Once
-	mb   *dispatch.Mailbox // the actor's, when it was spawned with dispatch.HereProps
-	proc actor.Process     // the actor's process when mb was found
+	cur atomic.Pointer[routeHere] // what here found last
+}
+
+// routeHere is the process that had a route's PID when here looked, and
+// its mailbox when it was spawned with dispatch.HereProps.
+type routeHere struct {
+	proc actor.Process
+	mb   *dispatch.Mailbox
 }
 
 // here returns the route actor's dispatch.Mailbox while the actor that
@@ -193,15 +198,24 @@ type evRoute struct {
 // dispatch.HereProps is run in place by the connection's goroutine (its
 // event loop) when it is idle, as a TCP connection's actor is, instead of
 // being handed to another thread for every request.
+//
+// The actor is looked up again whenever its PID belongs to another
+// process than the last time: a supervisor restarts a child by spawning a
+// new one under the same name.
 func (r *evRoute) here(system *actor.ActorSystem) *dispatch.Mailbox {
-	r.find.Do(func() { r.mb, r.proc, _ = dispatch.Find(system, r.actor) })
-	if r.mb == nil {
-		return nil
+	if r.actor.Address != system.Address() {
+		return nil // a remote actor
 	}
-	if p, _ := system.ProcessRegistry.Get(r.actor); p != r.proc {
-		return nil // stopped: the plain send reaches whatever has the name now
+	p, _ := system.ProcessRegistry.Get(r.actor)
+	h := r.cur.Load()
+	if h == nil || h.proc != p {
+		h = &routeHere{proc: p}
+		if mb, proc, ok := dispatch.Find(system, r.actor); ok && proc == p {
+			h.mb = mb
+		}
+		r.cur.Store(h)
 	}
-	return r.mb
+	return h.mb
 }
 
 // evListener takes a listener's events.

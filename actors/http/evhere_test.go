@@ -13,8 +13,11 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	httpactor "github.com/microstack-go/microstack/actors/http"
+	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/httpmsg"
 	"github.com/microstack-go/microstack/runtime/dispatch"
+	"github.com/microstack-go/microstack/runtime/inspect"
+	"github.com/microstack-go/microstack/supervisor"
 	"github.com/microstack-go/microstack/transports/evloop"
 )
 
@@ -111,5 +114,58 @@ func TestEventLoopEngineRunsHerePropsActorsOnTheLoop(t *testing.T) {
 	resps, _, err = readResponses(br, 1)
 	if err != nil || resps[0].StatusCode != 503 {
 		t.Fatalf("stopped HereProps actor: %v %v", resps, err)
+	}
+}
+
+// A HereProps route actor under a supervisor is run on the loop again
+// after the supervisor restarts it (a new actor under the same name, which
+// the route looks up anew), and the requests before and after are answered.
+func TestEventLoopEngineRunsARestartedHereActorOnTheLoopAgain(t *testing.T) {
+	system, _ := newSystem(t)
+	starts := make(chan struct{}, 4)
+	var elsewhere atomic.Int64
+	spec := supervisor.ChildSpec{Name: "hello", Props: func() *actor.Props {
+		return dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
+			switch m := ctx.Message().(type) {
+			case *actor.Started:
+				starts <- struct{}{}
+			case *httpmsg.Request:
+				if !onLoopStack() {
+					elsewhere.Add(1)
+				}
+				ctx.Respond(&httpmsg.Response{Body: []byte(m.Path)})
+			}
+		}))
+	}}
+	sup, err := inspect.Spawn(system.Root, supervisor.Props(supervisor.Options{}, spec), "sup", "supervisor", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = system.Root.StopFuture(sup).Wait() })
+	<-starts
+	hello := actor.NewPID(system.Address(), "sup/hello")
+	_, addr := startServer(t, system, onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: hello}}}))
+	conn := rawConn(t, addr)
+	br := bufio.NewReader(conn)
+	ask := func(path string) {
+		t.Helper()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resps, bodies, err := readResponses(br, 1)
+		if err != nil || resps[0].StatusCode != 200 || bodies[0] != path {
+			t.Fatalf("%s: %v %q %v", path, resps, bodies, err)
+		}
+		if n := elsewhere.Load(); n != 0 {
+			t.Fatalf("%s: the HereProps actor ran off the loop %d times", path, n)
+		}
+	}
+	ask("/before")
+	system.Root.Send(hello, &messages.Crash{Reason: "test"})
+	select {
+	case <-starts:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the route actor was not restarted")
+	}
+	for i := range 5 {
+		ask(fmt.Sprintf("/after/%d", i))
 	}
 }

@@ -149,8 +149,8 @@ type clientSide struct {
 }
 
 // handlerHere is what a connection knows of its handler's mailbox (see
-// connection.here): the PID it was looked up for, its mailbox when the
-// handler may be run in place, and the process it belonged to then.
+// connection.here): the PID it was looked up for, the process that had
+// the PID then, and that process's mailbox when it may be run in place.
 type handlerHere struct {
 	pid  *actor.PID
 	mb   *dispatch.Mailbox
@@ -1045,22 +1045,25 @@ func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
 // mailbox and is handled as soon as the message in hand is. A handler
 // agrees to this by its props: HereProps is for actors that never block.
 func (c *connection) here(ctx actor.Context) *dispatch.Mailbox {
+	system := ctx.ActorSystem()
+	if c.handler.Address != system.Address() {
+		return nil // a remote handler
+	}
 	var h *handlerHere
 	if c.clientSide != &noClient {
 		h = &c.clientSide.here
 	} else {
 		h = &c.r().here // an accepted connection with a handler actor
 	}
-	if h.pid != c.handler {
-		h.pid = c.handler
-		h.mb, h.proc, _ = dispatch.Find(ctx.ActorSystem(), c.handler)
-	}
-	if h.mb == nil {
-		return nil
-	}
-	if p, ok := ctx.ActorSystem().ProcessRegistry.Get(h.pid); !ok || p != h.proc {
-		h.mb, h.proc = nil, nil // stopped: what is sent goes to dead letters
-		return nil
+	p, _ := system.ProcessRegistry.Get(c.handler)
+	if h.pid != c.handler || p != h.proc {
+		// A new handler, or its name now belongs to another process (a
+		// supervisor's restart spawns a new one; a stopped handler's is
+		// dead letters): looked up again.
+		h.pid, h.proc, h.mb = c.handler, p, nil
+		if mb, proc, ok := dispatch.Find(system, c.handler); ok && proc == p {
+			h.mb = mb
+		}
 	}
 	return h.mb
 }

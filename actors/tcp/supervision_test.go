@@ -2,6 +2,7 @@ package tcp_test
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -13,9 +14,11 @@ import (
 	"github.com/microstack-go/microstack/actors/tcp"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/tcpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/runtime/inspect"
 	"github.com/microstack-go/microstack/runtime/testkit"
 	"github.com/microstack-go/microstack/supervisor"
+	"github.com/microstack-go/microstack/transports/evloop"
 )
 
 // supervise runs specs under a supervisor with a short backoff.
@@ -231,4 +234,70 @@ func TestThousandsOfFailedAttemptsKeepMemoryFlat(t *testing.T) {
 	if gr1 > gr0+10 {
 		t.Fatalf("goroutines grew from %d to %d", gr0, gr1)
 	}
+}
+
+// A HereProps handler under a supervisor is run in place again after the
+// supervisor restarts it: the restart spawns a new actor under the same
+// name, which the connection looks up anew.
+func TestARestartedHereHandlerIsRunInPlaceAgain(t *testing.T) {
+	e := newEnv(t, evloop.New(evloop.Options{}))
+	addr := e.echo(netip.AddrPortFrom(lo4, 0))
+	type read struct {
+		data    string
+		inPlace bool
+	}
+	reads := make(chan read, 64)
+	starts := make(chan struct{}, 4)
+	spec := supervisor.ChildSpec{Name: "h", Props: func() *actor.Props {
+		return dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
+			switch m := ctx.Message().(type) {
+			case *actor.Started:
+				starts <- struct{}{}
+			case *tcpmsg.Received:
+				stack := make([]byte, 64<<10)
+				reads <- read{string(m.Data), bytes.Contains(stack[:runtime.Stack(stack, false)], []byte("tcp.(*events).OnData"))}
+			}
+		}))
+	}}
+	e.supervise("sup", spec)
+	<-starts
+	handler := actor.NewPID(e.system.Address(), "sup/h")
+	conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+	p := testkit.NewProbe(t, e.system)
+	p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
+	// Connected goes to the handler; the connection answers GetStats once open.
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		p.Send(conn, &tcpmsg.GetStats{})
+		env, ok := p.Next(time.Second)
+		st, isStats := env.Message.(*tcpmsg.ConnectionStats)
+		return ok && isStats && st.Remote == addr
+	}, "connected")
+	roundTrip := func(msg string) {
+		t.Helper()
+		p.Send(conn, &tcpmsg.Write{Data: []byte(msg)})
+		got := ""
+		for got != msg {
+			select {
+			case r := <-reads:
+				if !r.inPlace {
+					t.Fatalf("read %q was not run on the transport's goroutine", r.data)
+				}
+				got += r.data
+			case <-time.After(10 * time.Second):
+				t.Fatalf("echo of %q: got %q", msg, got)
+			}
+		}
+	}
+	roundTrip("before")
+	e.system.Root.Send(handler, &messages.Crash{Reason: "test"})
+	select {
+	case <-starts:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler was not restarted")
+	}
+	for i := range 5 {
+		roundTrip(fmt.Sprintf("after-%d", i))
+	}
+	p.Send(conn, &tcpmsg.Close{})
+	testkit.FishFor[*messages.Closed](p, 0, nil)
 }
