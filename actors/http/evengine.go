@@ -186,8 +186,11 @@ type evRoute struct {
 	cur atomic.Pointer[routeHere] // what here found last
 }
 
-// routeHere is the process that had a route's PID when here looked, and
-// its mailbox when it was spawned with dispatch.HereProps.
+// routeHere is the process that had a route's PID when here looked and
+// its mailbox, when it was spawned with dispatch.HereProps (dead letters
+// and no mailbox when the actor had stopped). A route actor of another
+// kind (proc nil) is not looked up again: nothing is added to its
+// requests.
 type routeHere struct {
 	proc actor.Process
 	mb   *dispatch.Mailbox
@@ -206,12 +209,17 @@ func (r *evRoute) here(system *actor.ActorSystem) *dispatch.Mailbox {
 	if r.actor.Address != system.Address() {
 		return nil // a remote actor
 	}
-	p, _ := system.ProcessRegistry.Get(r.actor)
 	h := r.cur.Load()
+	if h != nil && h.proc == nil {
+		return nil // looked up: not a HereProps actor
+	}
+	p, _ := system.ProcessRegistry.Get(r.actor)
 	if h == nil || h.proc != p {
-		h = &routeHere{proc: p}
-		if mb, proc, ok := dispatch.Find(system, r.actor); ok && proc == p {
-			h.mb = mb
+		h = &routeHere{}
+		if mb, proc, ok := dispatch.Find(system, r.actor); ok {
+			h.proc, h.mb = proc, mb
+		} else if p == system.DeadLetter {
+			h.proc = p // stopped: looked up again once the name is taken
 		}
 		r.cur.Store(h)
 	}

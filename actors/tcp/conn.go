@@ -149,8 +149,11 @@ type clientSide struct {
 }
 
 // handlerHere is what a connection knows of its handler's mailbox (see
-// connection.here): the PID it was looked up for, the process that had
-// the PID then, and that process's mailbox when it may be run in place.
+// connection.here): the PID it was looked up for, and the process that
+// had the PID then with its mailbox, when it was a HereProps actor (or
+// dead letters, when the handler had stopped). A handler found to be
+// another kind of actor (proc nil) is not looked up again: nothing is
+// added to the sends to it.
 type handlerHere struct {
 	pid  *actor.PID
 	mb   *dispatch.Mailbox
@@ -1055,14 +1058,19 @@ func (c *connection) here(ctx actor.Context) *dispatch.Mailbox {
 	} else {
 		h = &c.r().here // an accepted connection with a handler actor
 	}
+	if h.pid == c.handler && h.proc == nil {
+		return nil // looked up: not a HereProps actor
+	}
 	p, _ := system.ProcessRegistry.Get(c.handler)
 	if h.pid != c.handler || p != h.proc {
 		// A new handler, or its name now belongs to another process (a
 		// supervisor's restart spawns a new one; a stopped handler's is
 		// dead letters): looked up again.
-		h.pid, h.proc, h.mb = c.handler, p, nil
-		if mb, proc, ok := dispatch.Find(system, c.handler); ok && proc == p {
-			h.mb = mb
+		h.pid, h.proc, h.mb = c.handler, nil, nil
+		if mb, proc, ok := dispatch.Find(system, c.handler); ok {
+			h.proc, h.mb = proc, mb
+		} else if p == system.DeadLetter {
+			h.proc = p // stopped: looked up again once the name is taken
 		}
 	}
 	return h.mb
