@@ -388,3 +388,67 @@ func TestAcceptedConnectionRunsAHereHandlerInPlace(t *testing.T) {
 		}
 	})
 }
+
+// A HereProps handler that stopped, whose name another HereProps actor
+// then takes, is looked up again: the new one is run in place.
+func TestANewHereHandlerUnderAStoppedOnesNameIsRunInPlace(t *testing.T) {
+	e := newEnv(t, evloop.New(evloop.Options{}))
+	addr := e.echo(netip.AddrPortFrom(lo4, 0))
+	type read struct {
+		gen     int
+		inPlace bool
+	}
+	reads := make(chan read, 16)
+	spawn := func(gen int) *actor.PID {
+		pid, err := e.system.Root.SpawnNamed(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
+			if _, ok := ctx.Message().(*tcpmsg.Received); ok {
+				stack := make([]byte, 64<<10)
+				reads <- read{gen, bytes.Contains(stack[:goruntime.Stack(stack, false)], []byte("tcp.(*events).OnData"))}
+			}
+		})), "handler")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	handler := spawn(1)
+	conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+	p := testkit.NewProbe(t, e.system)
+	p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
+	stats := func(what string, cond func(*tcpmsg.ConnectionStats) bool) {
+		t.Helper()
+		testkit.Eventually(t, 5*time.Second, func() bool {
+			p.Send(conn, &tcpmsg.GetStats{})
+			env, ok := p.Next(time.Second)
+			st, isStats := env.Message.(*tcpmsg.ConnectionStats)
+			return ok && isStats && cond(st)
+		}, what)
+	}
+	// Connected goes to the handler; the stats show the connection.
+	stats("connected", func(st *tcpmsg.ConnectionStats) bool { return st.Remote == addr })
+	next := func() read {
+		t.Helper()
+		select {
+		case r := <-reads:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("no read reached a handler")
+			return read{}
+		}
+	}
+	p.Send(conn, &tcpmsg.Write{Data: []byte("1")})
+	if r := next(); r.gen != 1 || !r.inPlace {
+		t.Fatalf("first handler: %+v", r)
+	}
+	_ = e.system.Root.StopFuture(handler).Wait()
+	p.Send(conn, &tcpmsg.Write{Data: []byte("2")}) // to dead letters
+	stats("the echo of 2 read", func(st *tcpmsg.ConnectionStats) bool { return st.BytesIn == 2 })
+	second := spawn(2)
+	defer func() { _ = e.system.Root.StopFuture(second).Wait() }()
+	p.Send(conn, &tcpmsg.Write{Data: []byte("3")})
+	if r := next(); r.gen != 2 || !r.inPlace {
+		t.Fatalf("second handler: %+v", r)
+	}
+	p.Send(conn, &tcpmsg.Close{})
+	testkit.FishFor[*messages.Closed](p, 0, nil)
+}
