@@ -216,7 +216,7 @@ func (r *evRoute) here(system *actor.ActorSystem) *dispatch.Mailbox {
 	p, _ := system.ProcessRegistry.Get(r.actor)
 	if h == nil || h.proc != p {
 		h = &routeHere{}
-		if mb, proc, ok := dispatch.Find(system, r.actor); ok {
+		if mb, proc, ok := dispatch.FindHere(system, r.actor); ok {
 			h.proc, h.mb = proc, mb
 		} else if p == system.DeadLetter {
 			h.proc = p // stopped: looked up again once the name is taken

@@ -1041,8 +1041,8 @@ func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
 }
 
 // here returns the mailbox of the connection's handler when the handler
-// was spawned with dispatch.HereProps (a dispatch.Mailbox) and is still
-// there: the connection then runs it in place, on its own goroutine (the
+// was spawned with dispatch.HereProps (dispatch.FindHere finds it) and is
+// still there: the connection then runs it in place, on its own goroutine (the
 // transport's, for a read), instead of handing each message over to
 // another goroutine; the handler's answer, a Write, waits in this actor's
 // mailbox and is handled as soon as the message in hand is. A handler
@@ -1067,7 +1067,7 @@ func (c *connection) here(ctx actor.Context) *dispatch.Mailbox {
 		// supervisor's restart spawns a new one; a stopped handler's is
 		// dead letters): looked up again.
 		h.pid, h.proc, h.mb = c.handler, nil, nil
-		if mb, proc, ok := dispatch.Find(system, c.handler); ok {
+		if mb, proc, ok := dispatch.FindHere(system, c.handler); ok {
 			h.proc, h.mb = proc, mb
 		} else if p == system.DeadLetter {
 			h.proc = p // stopped: looked up again once the name is taken

@@ -452,3 +452,38 @@ func TestANewHereHandlerUnderAStoppedOnesNameIsRunInPlace(t *testing.T) {
 	p.Send(conn, &tcpmsg.Close{})
 	testkit.FishFor[*messages.Closed](p, 0, nil)
 }
+
+// A handler with a dispatch.Mailbox given otherwise than by HereProps did
+// not agree to be run in place: its reads reach it on another goroutine.
+func TestOnlyHerePropsHandlersAreRunInPlace(t *testing.T) {
+	e := newEnv(t, evloop.New(evloop.Options{}))
+	addr := e.echo(netip.AddrPortFrom(lo4, 0))
+	p := testkit.NewProbe(t, e.system)
+	inPlace := make(chan bool, 16)
+	handler := e.system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch m := ctx.Message().(type) {
+		case *tcpmsg.Connected:
+			ctx.Send(p.PID, m)
+		case *tcpmsg.Received:
+			stack := make([]byte, 64<<10)
+			inPlace <- bytes.Contains(stack[:goruntime.Stack(stack, false)], []byte("tcp.(*events).OnData"))
+		}
+	}, actor.WithMailbox(func() actor.Mailbox { return dispatch.NewMailbox() })))
+	defer func() { _ = e.system.Root.StopFuture(handler).Wait() }()
+	conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
+	p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
+	testkit.Expect[*tcpmsg.Connected](p, 0)
+	for i := range 5 {
+		p.Send(conn, &tcpmsg.Write{Data: []byte{byte(i)}})
+		select {
+		case here := <-inPlace:
+			if here {
+				t.Fatal("a handler not spawned with HereProps was run in place")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no read reached the handler")
+		}
+	}
+	p.Send(conn, &tcpmsg.Close{})
+	expectClosed(t, p, messages.ClosedByUs)
+}

@@ -24,9 +24,9 @@
 // Mailbox goes one step further for actors fed by an event loop: PostHere
 // runs an idle actor on the posting goroutine. The TCP listener gives its
 // connections one, and a TCP client connection has one too; HereProps
-// gives one to any actor, and Find lets a sender (the HTTP server's
-// event-loop engine, a TCP connection with its handler) find it from the
-// PID.
+// gives one to any actor that agrees to be run in place by its senders,
+// and FindHere lets such a sender (the HTTP server's event-loop engine, a
+// TCP connection with its handler) find it from the PID.
 package dispatch
 
 import (
@@ -174,7 +174,7 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 }
 
 // HereProps is Props with a Mailbox as well: the actor runs on the pool,
-// and Find finds its mailbox, so that a caller on an event loop (the HTTP
+// and FindHere (and Find) find its mailbox, so that a caller on an event loop (the HTTP
 // server's event-loop engine, a TCP connection) may run it in place with
 // PostHere while it is idle, saving a hand-off between threads per
 // message. Use it for actors that never block: one that sleeps or waits
@@ -189,7 +189,7 @@ func HereProps(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 	return Props(system, props).Configure(actor.WithMailbox(newMailbox), actor.WithSpawnFunc(spawnHere))
 }
 
-func newMailbox() actor.Mailbox { return NewMailbox() }
+func newMailbox() actor.Mailbox { return &hereMailbox{} }
 
 // spawnHere is protoactor's spawner, given props whose mailbox is a
 // Mailbox whatever the spawner's caller set.

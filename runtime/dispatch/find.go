@@ -12,7 +12,10 @@ const findAddress = "dispatch.find"
 // probes maps a probe in flight to the slot its mailbox fills in.
 var probes sync.Map // *actor.Unwatch -> *probeSlot
 
-type probeSlot struct{ mb *Mailbox }
+type probeSlot struct {
+	mb   *Mailbox
+	here bool // the mailbox is a HereProps actor's
+}
 
 // Find returns the Mailbox of the local actor pid when it has one (it was
 // spawned with Props, or with NewMailbox as its mailbox producer), and the
@@ -26,13 +29,30 @@ type probeSlot struct{ mb *Mailbox }
 // it at once, without queueing it; any other mailbox queues it and its
 // actor ignores it. Remote and non-actor PIDs are not asked.
 func Find(system *actor.ActorSystem, pid *actor.PID) (*Mailbox, actor.Process, bool) {
-	if pid == nil || pid.Address != system.Address() {
+	mb, proc, _, ok := find(system, pid)
+	return mb, proc, ok
+}
+
+// FindHere is Find for the actors that agreed to be run in place by their
+// senders: those spawned with HereProps. It finds no other Mailbox (the
+// TCP connections' own, say), so that a sender on an event loop runs only
+// the actors that asked for it.
+func FindHere(system *actor.ActorSystem, pid *actor.PID) (*Mailbox, actor.Process, bool) {
+	mb, proc, here, ok := find(system, pid)
+	if !here {
 		return nil, nil, false
 	}
-	proc, ok := system.ProcessRegistry.Get(pid)
+	return mb, proc, ok
+}
+
+func find(system *actor.ActorSystem, pid *actor.PID) (mb *Mailbox, proc actor.Process, here, ok bool) {
+	if pid == nil || pid.Address != system.Address() {
+		return nil, nil, false, false
+	}
+	proc, ok = system.ProcessRegistry.Get(pid)
 	ap, isActor := proc.(*actor.ActorProcess)
 	if !ok || !isActor {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	probe := &actor.Unwatch{Watcher: actor.NewPID(findAddress, pid.Id)}
 	slot := &probeSlot{}
@@ -40,20 +60,33 @@ func Find(system *actor.ActorSystem, pid *actor.PID) (*Mailbox, actor.Process, b
 	ap.SendSystemMessage(pid, probe) // a Mailbox fills slot before it returns
 	probes.Delete(probe)
 	if slot.mb == nil {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	return slot.mb, proc, true
+	return slot.mb, proc, slot.here, true
 }
 
-// answerProbe fills in the slot of Find's probe; it reports whether msg
-// was one.
-func (m *Mailbox) answerProbe(msg any) bool {
+// answerProbe fills in the slot of Find's probe (here: the mailbox is a
+// HereProps actor's); it reports whether msg was one.
+func (m *Mailbox) answerProbe(msg any, here bool) bool {
 	u, ok := msg.(*actor.Unwatch)
 	if !ok || u.Watcher == nil || u.Watcher.Address != findAddress {
 		return false
 	}
 	if s, ok := probes.Load(u); ok {
-		s.(*probeSlot).mb = m
+		s.(*probeSlot).mb, s.(*probeSlot).here = m, here
 	}
 	return true
+}
+
+// hereMailbox is the mailbox HereProps gives: a Mailbox that tells Find's
+// probe its actor agreed to be run in place. (A field in Mailbox would
+// make every connection's 8 bytes larger.)
+type hereMailbox struct{ Mailbox }
+
+// PostSystemMessage implements actor.Mailbox.
+func (m *hereMailbox) PostSystemMessage(msg any) {
+	if m.answerProbe(msg, true) {
+		return
+	}
+	m.Mailbox.PostSystemMessage(msg)
 }

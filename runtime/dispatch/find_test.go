@@ -41,6 +41,9 @@ func TestFindReturnsTheMailboxOfAnActorSpawnedWithHereProps(t *testing.T) {
 	if !ok {
 		t.Fatal("Find: the actor's dispatch.Mailbox was not found")
 	}
+	if hmb, hproc, ok := dispatch.FindHere(system, pid); !ok || hmb != mb || hproc != proc {
+		t.Fatal("FindHere did not find the HereProps actor's mailbox")
+	}
 	if now, _ := system.ProcessRegistry.Get(pid); now != proc {
 		t.Fatalf("Find returned process %v, the registry has %v", proc, now)
 	}
@@ -88,6 +91,22 @@ func TestFindLeavesOtherActorsAlone(t *testing.T) {
 	}
 	if _, _, ok := dispatch.Find(system, actor.NewPID(system.Address(), "nobody")); ok {
 		t.Fatal("Find answered for an actor that does not exist")
+	}
+	_ = system.Root.StopFuture(pid).Wait()
+}
+
+// A dispatch.Mailbox given without HereProps (as the TCP connections have
+// theirs) is found by Find, not by FindHere: its actor did not agree to be
+// run in place by its senders.
+func TestFindHereFindsOnlyHerePropsActors(t *testing.T) {
+	system := quietSystem()
+	defer system.Shutdown()
+	pid, mb := spawnWithMailbox(t, system, actor.PropsFromFunc(func(actor.Context) {}))
+	if got, _, ok := dispatch.Find(system, pid); !ok || got != mb {
+		t.Fatal("Find did not find the actor's dispatch.Mailbox")
+	}
+	if _, _, ok := dispatch.FindHere(system, pid); ok {
+		t.Fatal("FindHere found the mailbox of an actor not spawned with HereProps")
 	}
 	_ = system.Root.StopFuture(pid).Wait()
 }

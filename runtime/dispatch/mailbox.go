@@ -91,7 +91,7 @@ func (m *Mailbox) PostHere(msg any) {
 
 // PostSystemMessage implements actor.Mailbox.
 func (m *Mailbox) PostSystemMessage(msg any) {
-	if m.answerProbe(msg) {
+	if m.answerProbe(msg, false) {
 		return
 	}
 	m.mu.Lock()

@@ -97,12 +97,9 @@ func TestHerePropsKeepTheirMailboxWhenTracked(t *testing.T) {
 	release := make(chan struct{})
 	busy := make(chan struct{}, 1)
 	props := dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
-		if _, ok := ctx.Message().(int); ok {
-			select {
-			case busy <- struct{}{}:
-				<-release // the first message holds the actor
-			default:
-			}
+		if n, ok := ctx.Message().(int); ok && n == 0 {
+			busy <- struct{}{}
+			<-release // the first message holds the actor
 		}
 	}))
 	for _, mailbox := range []actor.MailboxProducer{nil, actor.Unbounded()} {
