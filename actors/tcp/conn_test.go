@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -217,9 +216,7 @@ func TestClientRunsAHereHandlerInPlace(t *testing.T) {
 		handler := e.system.Root.Spawn(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
 			switch m := ctx.Message().(type) {
 			case *tcpmsg.Received:
-				stack := make([]byte, 64<<10)
-				stack = stack[:goruntime.Stack(stack, false)]
-				reads <- read{string(m.Data), bytes.Contains(stack, []byte("tcp.(*events).OnData"))}
+				reads <- read{string(m.Data), inOnData()}
 			case *tcpmsg.Connected:
 				ctx.Send(p.PID, m)
 			}
@@ -330,10 +327,9 @@ func TestAcceptedConnectionRunsAHereHandlerInPlace(t *testing.T) {
 		echo := func() *actor.Props {
 			return dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
 				if m, ok := ctx.Message().(*tcpmsg.Received); ok {
-					stack := make([]byte, 64<<10)
 					// The first read may come while the handler is still
 					// starting (busy): that one is run by the pool.
-					if string(m.Data) != "<0>" && !bytes.Contains(stack[:goruntime.Stack(stack, false)], []byte("tcp.(*events).OnData")) {
+					if string(m.Data) != "<0>" && !inOnData() {
 						select {
 						case outside <- string(m.Data):
 						default:
@@ -402,8 +398,7 @@ func TestANewHereHandlerUnderAStoppedOnesNameIsRunInPlace(t *testing.T) {
 	spawn := func(gen int) *actor.PID {
 		pid, err := e.system.Root.SpawnNamed(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
 			if _, ok := ctx.Message().(*tcpmsg.Received); ok {
-				stack := make([]byte, 64<<10)
-				reads <- read{gen, bytes.Contains(stack[:goruntime.Stack(stack, false)], []byte("tcp.(*events).OnData"))}
+				reads <- read{gen, inOnData()}
 			}
 		})), "handler")
 		if err != nil {
@@ -415,17 +410,8 @@ func TestANewHereHandlerUnderAStoppedOnesNameIsRunInPlace(t *testing.T) {
 	conn := e.system.Root.Spawn(tcp.ConnectionProps(tcp.Options{Network: e.net}))
 	p := testkit.NewProbe(t, e.system)
 	p.Send(conn, &tcpmsg.Connect{Remote: addr, Handler: handler})
-	stats := func(what string, cond func(*tcpmsg.ConnectionStats) bool) {
-		t.Helper()
-		testkit.Eventually(t, 5*time.Second, func() bool {
-			p.Send(conn, &tcpmsg.GetStats{})
-			env, ok := p.Next(time.Second)
-			st, isStats := env.Message.(*tcpmsg.ConnectionStats)
-			return ok && isStats && cond(st)
-		}, what)
-	}
 	// Connected goes to the handler; the stats show the connection.
-	stats("connected", func(st *tcpmsg.ConnectionStats) bool { return st.Remote == addr })
+	statsUntil(t, p, conn, "connected", func(st *tcpmsg.ConnectionStats) bool { return st.Remote == addr })
 	next := func() read {
 		t.Helper()
 		select {
@@ -442,7 +428,7 @@ func TestANewHereHandlerUnderAStoppedOnesNameIsRunInPlace(t *testing.T) {
 	}
 	_ = e.system.Root.StopFuture(handler).Wait()
 	p.Send(conn, &tcpmsg.Write{Data: []byte("2")}) // to dead letters
-	stats("the echo of 2 read", func(st *tcpmsg.ConnectionStats) bool { return st.BytesIn == 2 })
+	statsUntil(t, p, conn, "the echo of 2 read", func(st *tcpmsg.ConnectionStats) bool { return st.BytesIn == 2 })
 	second := spawn(2)
 	defer func() { _ = e.system.Root.StopFuture(second).Wait() }()
 	p.Send(conn, &tcpmsg.Write{Data: []byte("3")})
@@ -465,8 +451,7 @@ func TestOnlyHerePropsHandlersAreRunInPlace(t *testing.T) {
 		case *tcpmsg.Connected:
 			ctx.Send(p.PID, m)
 		case *tcpmsg.Received:
-			stack := make([]byte, 64<<10)
-			inPlace <- bytes.Contains(stack[:goruntime.Stack(stack, false)], []byte("tcp.(*events).OnData"))
+			inPlace <- inOnData()
 		}
 	}, actor.WithMailbox(func() actor.Mailbox { return dispatch.NewMailbox() })))
 	defer func() { _ = e.system.Root.StopFuture(handler).Wait() }()

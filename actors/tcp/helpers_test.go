@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -41,6 +42,24 @@ func newEnv(t *testing.T, n transports.Network) *env {
 		n = osnet.New(osnet.Options{})
 	}
 	return &env{t: t, system: system, registry: reg, net: n}
+}
+
+// inOnData reports whether the caller runs inside a stream's OnData, on
+// the transport's goroutine: where a connection runs a HereProps handler.
+func inOnData() bool {
+	stack := make([]byte, 64<<10)
+	return bytes.Contains(stack[:runtime.Stack(stack, false)], []byte("tcp.(*events).OnData"))
+}
+
+// statsUntil asks conn for its stats from p until cond holds for them.
+func statsUntil(t *testing.T, p *testkit.Probe, conn *actor.PID, what string, cond func(*tcpmsg.ConnectionStats) bool) {
+	t.Helper()
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		p.Send(conn, &tcpmsg.GetStats{})
+		env, ok := p.Next(time.Second)
+		st, isStats := env.Message.(*tcpmsg.ConnectionStats)
+		return ok && isStats && cond(st)
+	}, what)
 }
 
 // onBothBackends runs f as a subtest on each backend, the goroutine
