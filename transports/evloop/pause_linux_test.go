@@ -2,6 +2,7 @@ package evloop
 
 import (
 	"fmt"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,17 +51,34 @@ func urgentPostEndsThePause(t *testing.T, block bool) {
 		t.Fatal(err)
 	}
 	read("first")
-	deadline := time.Now().Add(pause / 2)
-	for !pausing.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("the loop did not pause after a busy turn")
+	waitPause := func() {
+		t.Helper()
+		deadline := time.Now().Add(pause / 2)
+		for !pausing.Load() {
+			if time.Now().After(deadline) {
+				t.Fatal("the loop did not pause after a busy turn")
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
+		forcePause.Store(false) // this pause, not the next
 	}
-	forcePause.Store(false) // this pause, not the next
+	waitPause()
 	if err := q.QueueWrite([]byte("answer")); err != nil {
 		t.Fatal(err)
 	}
 	read("answer")
+
+	// A Close from another goroutine ends a pause too: the peer sees the
+	// end at once.
+	forcePause.Store(true)
+	if err := q.QueueWrite([]byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	read("last")
+	waitPause()
 	_ = s.Close()
+	_ = c.SetReadDeadline(time.Now().Add(pause / 2))
+	if n, err := c.Read(b); err != io.EOF {
+		t.Fatalf("after a Close during a pause the peer read %d bytes, %v; want EOF at once", n, err)
+	}
 }
