@@ -183,47 +183,17 @@ type evRoute struct {
 	actor *actor.PID
 	limit int64
 
-	cur atomic.Pointer[routeHere] // what here found last
-}
-
-// routeHere is the process that had a route's PID when here looked and
-// its mailbox, when it was spawned with dispatch.HereProps (dead letters
-// and no mailbox when the actor had stopped). A route actor of another
-// kind (proc nil) is not looked up again: nothing is added to its
-// requests.
-type routeHere struct {
-	proc actor.Process
-	mb   *dispatch.Mailbox
+	inPlace dispatch.Here // the actor's mailbox, when it runs in place
 }
 
 // here returns the route actor's dispatch.Mailbox while the actor that
 // had it is still registered, or nil: an actor spawned with
 // dispatch.HereProps is run in place by the connection's goroutine (its
 // event loop) when it is idle, as a TCP connection's actor is, instead of
-// being handed to another thread for every request.
-//
-// The actor is looked up again whenever its PID belongs to another
-// process than the last time: a supervisor restarts a child by spawning a
-// new one under the same name.
+// being handed to another thread for every request. dispatch.Here looks
+// the actor up again after a supervisor's restart.
 func (r *evRoute) here(system *actor.ActorSystem) *dispatch.Mailbox {
-	if r.actor.Address != system.Address() {
-		return nil // a remote actor
-	}
-	h := r.cur.Load()
-	if h != nil && h.proc == nil {
-		return nil // looked up: not a HereProps actor
-	}
-	p, _ := system.ProcessRegistry.Get(r.actor)
-	if h == nil || h.proc != p {
-		h = &routeHere{}
-		if mb, proc, ok := dispatch.FindHere(system, r.actor); ok {
-			h.proc, h.mb = proc, mb
-		} else if p == system.DeadLetter {
-			h.proc = p // stopped: looked up again once the name is taken
-		}
-		r.cur.Store(h)
-	}
-	return h.mb
+	return r.inPlace.Mailbox(system, r.actor)
 }
 
 // evListener takes a listener's events.

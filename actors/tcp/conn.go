@@ -145,19 +145,7 @@ type clientSide struct {
 	connectTo *actor.PID
 	route     *tcpmsg.ProxyRoute
 	dial      *dialRun
-	here      handlerHere
-}
-
-// handlerHere is what a connection knows of its handler's mailbox (see
-// connection.here): the PID it was looked up for, and the process that
-// had the PID then with its mailbox, when it was a HereProps actor (or
-// dead letters, when the handler had stopped). A handler found to be
-// another kind of actor (proc nil) is not looked up again: nothing is
-// added to the sends to it.
-type handlerHere struct {
-	pid  *actor.PID
-	mb   *dispatch.Mailbox
-	proc actor.Process
+	here      dispatch.Here // the handler's mailbox, when it runs in place
 }
 
 // noClient is the clientSide of every connection that has not connected:
@@ -171,7 +159,7 @@ type rare struct {
 	resumers []*actor.PID
 	closers  []*actor.PID
 	regTimer clock.Timer
-	here     handlerHere // an accepted connection's (a client's is in clientSide)
+	here     dispatch.Here // an accepted connection's (a client's is in clientSide)
 }
 
 // r returns the connection's rare part, made on first use.
@@ -1041,39 +1029,18 @@ func (c *connection) send(ctx actor.Context, to *actor.PID, msg any) {
 }
 
 // here returns the mailbox of the connection's handler when the handler
-// was spawned with dispatch.HereProps (dispatch.FindHere finds it) and is
-// still there: the connection then runs it in place, on its own goroutine (the
-// transport's, for a read), instead of handing each message over to
-// another goroutine; the handler's answer, a Write, waits in this actor's
-// mailbox and is handled as soon as the message in hand is. A handler
-// agrees to this by its props: HereProps is for actors that never block.
+// was spawned with dispatch.HereProps and is still there (dispatch.Here
+// keeps the lookup): the connection then runs it in place, on its own
+// goroutine (the transport's, for a read), instead of handing each message
+// over to another goroutine; the handler's answer, a Write, waits in this
+// actor's mailbox and is handled as soon as the message in hand is. A
+// handler agrees to this by its props: HereProps is for actors that never
+// block.
 func (c *connection) here(ctx actor.Context) *dispatch.Mailbox {
-	system := ctx.ActorSystem()
-	if c.handler.Address != system.Address() {
-		return nil // a remote handler
-	}
-	var h *handlerHere
 	if c.clientSide != &noClient {
-		h = &c.clientSide.here
-	} else {
-		h = &c.r().here // an accepted connection with a handler actor
+		return c.clientSide.here.Mailbox(ctx.ActorSystem(), c.handler)
 	}
-	if h.pid == c.handler && h.proc == nil {
-		return nil // looked up: not a HereProps actor
-	}
-	p, _ := system.ProcessRegistry.Get(c.handler)
-	if h.pid != c.handler || p != h.proc {
-		// A new handler, or its name now belongs to another process (a
-		// supervisor's restart spawns a new one; a stopped handler's is
-		// dead letters): looked up again.
-		h.pid, h.proc, h.mb = c.handler, nil, nil
-		if mb, proc, ok := dispatch.FindHere(system, c.handler); ok {
-			h.proc, h.mb = proc, mb
-		} else if p == system.DeadLetter {
-			h.proc = p // stopped: looked up again once the name is taken
-		}
-	}
-	return h.mb
+	return c.r().here.Mailbox(ctx.ActorSystem(), c.handler) // accepted, with a handler actor
 }
 
 // fail answers cmd with a CommandFailed to to (the sender when nil).

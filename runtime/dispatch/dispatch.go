@@ -174,10 +174,10 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 }
 
 // HereProps is Props with a Mailbox as well: the actor runs on the pool,
-// and FindHere (and Find) find its mailbox, so that a caller on an event loop (the HTTP
-// server's event-loop engine, a TCP connection) may run it in place with
-// PostHere while it is idle, saving a hand-off between threads per
-// message. Use it for actors that never block: one that sleeps or waits
+// and FindHere (and Here, which keeps what it found) finds its mailbox,
+// so that a caller on an event loop (the HTTP server's event-loop engine,
+// a TCP connection) may run it in place with PostHere while it is idle,
+// saving a hand-off between threads per message. Use it for actors that never block: one that sleeps or waits
 // holds up every connection of the loop that runs it. It changes props in
 // place.
 //
@@ -186,6 +186,9 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 // with a mailbox of its own, which HereProps's spawn function replaces
 // with a Mailbox again.
 func HereProps(system *actor.ActorSystem, props *actor.Props) *actor.Props {
+	// The mailbox on the props as well as in the spawn function: what
+	// spawns with protoactor's DefaultSpawner directly (its routers) uses
+	// the props' own.
 	return Props(system, props).Configure(actor.WithMailbox(newMailbox), actor.WithSpawnFunc(spawnHere))
 }
 

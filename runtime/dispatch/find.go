@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -18,7 +19,7 @@ type probeSlot struct {
 }
 
 // Find returns the Mailbox of the local actor pid when it has one (it was
-// spawned with Props, or with NewMailbox as its mailbox producer), and the
+// spawned with HereProps, or with NewMailbox as its mailbox producer), and the
 // process it belongs to. A caller that keeps the pair can tell whether the
 // actor is still there: system.ProcessRegistry.Get(pid) returns the same
 // process until the actor stops.
@@ -89,4 +90,47 @@ func (m *hereMailbox) PostSystemMessage(msg any) {
 		return
 	}
 	m.Mailbox.PostSystemMessage(msg)
+}
+
+// Here remembers, for a sender that runs its receiver in place (an event
+// loop with its handler actor), what FindHere found for a PID: its
+// Mailbox while the PID names the same HereProps actor. It looks again
+// when the PID is another one, when the PID names another process than
+// last time (a supervisor restarts a child by spawning a new one under the
+// same name), and once a stopped actor's name is taken; an actor found not
+// to be a HereProps one is not looked up again, so a send to it costs
+// nothing more. The zero Here is ready; it is safe for concurrent use.
+type Here struct {
+	cur atomic.Pointer[hereFound]
+}
+
+// hereFound is one answer of FindHere: proc is nil for an actor that is
+// not a HereProps one, dead letters for one that had stopped.
+type hereFound struct {
+	pid  *actor.PID
+	proc actor.Process
+	mb   *Mailbox
+}
+
+// Mailbox returns pid's Mailbox when its actor was spawned with HereProps
+// and is still there, or nil: then the message goes by the usual send.
+func (h *Here) Mailbox(system *actor.ActorSystem, pid *actor.PID) *Mailbox {
+	if pid == nil || pid.Address != system.Address() {
+		return nil // a remote actor
+	}
+	f := h.cur.Load()
+	if f != nil && f.pid == pid && f.proc == nil {
+		return nil // looked up: not a HereProps actor
+	}
+	p, _ := system.ProcessRegistry.Get(pid)
+	if f == nil || f.pid != pid || f.proc != p {
+		f = &hereFound{pid: pid}
+		if mb, proc, ok := FindHere(system, pid); ok {
+			f.proc, f.mb = proc, mb
+		} else if p == system.DeadLetter {
+			f.proc = p // stopped: looked up again once the name is taken
+		}
+		h.cur.Store(f)
+	}
+	return f.mb
 }

@@ -110,3 +110,46 @@ func TestFindHereFindsOnlyHerePropsActors(t *testing.T) {
 	}
 	_ = system.Root.StopFuture(pid).Wait()
 }
+
+// Here finds a HereProps actor's mailbox and keeps it while the PID names
+// that actor; a stopped actor gives nil, a new HereProps actor under its
+// name is found again, and an ordinary actor is not looked up again.
+func TestHereFollowsThePIDsActor(t *testing.T) {
+	system := quietSystem()
+	defer system.Shutdown()
+	spawnHere := func() *actor.PID {
+		pid, err := system.Root.SpawnNamed(dispatch.HereProps(system, actor.PropsFromFunc(func(actor.Context) {})), "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	var h dispatch.Here
+	pid := spawnHere()
+	first := h.Mailbox(system, pid)
+	if mb, _, _ := dispatch.FindHere(system, pid); first == nil || first != mb {
+		t.Fatal("Here did not find the HereProps actor's mailbox")
+	}
+	if h.Mailbox(system, pid) != first {
+		t.Fatal("Here lost the mailbox of a live actor")
+	}
+	_ = system.Root.StopFuture(pid).Wait()
+	if h.Mailbox(system, pid) != nil {
+		t.Fatal("Here returned the mailbox of a stopped actor")
+	}
+	second := spawnHere()
+	if mb := h.Mailbox(system, pid); mb == nil || mb == first {
+		t.Fatal("Here did not find the new actor under the stopped one's name")
+	}
+	_ = system.Root.StopFuture(second).Wait()
+
+	var plain dispatch.Here
+	other, _ := spawnWithMailbox(t, system, actor.PropsFromFunc(func(actor.Context) {}))
+	if plain.Mailbox(system, other) != nil {
+		t.Fatal("Here found an actor not spawned with HereProps")
+	}
+	if plain.Mailbox(system, actor.NewPID("elsewhere:1", "h")) != nil {
+		t.Fatal("Here answered for a remote PID")
+	}
+	_ = system.Root.StopFuture(other).Wait()
+}
