@@ -158,14 +158,7 @@ func Example() {
 func TestAcceptDuringCloseReturnsAnError(t *testing.T) {
 	osn := osnet.New(osnet.Options{})
 	for i := 0; i < 200; i++ {
-		l, err := osn.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nl, err := netconn.Listen(l, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nl := listenLoopback(t, osn)
 		got := make(chan error, 1)
 		go func() {
 			c, err := nl.Accept()
@@ -214,14 +207,7 @@ func TestDeadlinesCanBeMovedAndSetAgain(t *testing.T) {
 func dialPair(t *testing.T) (*netconn.Listener, *netconn.Conn, net.Conn) {
 	t.Helper()
 	osn := osnet.New(osnet.Options{})
-	l, err := osn.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nl, err := netconn.Listen(l, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nl := listenLoopback(t, osn)
 	t.Cleanup(func() { nl.Close() })
 	accepted := make(chan net.Conn, 1)
 	go func() {
@@ -230,7 +216,7 @@ func dialPair(t *testing.T) (*netconn.Listener, *netconn.Conn, net.Conn) {
 			accepted <- c
 		}
 	}()
-	s, err := osn.Dial(context.Background(), l.Addr(), transports.DialOptions{})
+	s, err := osn.Dial(context.Background(), netip.MustParseAddrPort(nl.Addr().String()), transports.DialOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,4 +225,19 @@ func dialPair(t *testing.T) (*netconn.Listener, *netconn.Conn, net.Conn) {
 		t.Fatal(err)
 	}
 	return nl, c, <-accepted
+}
+
+// listenLoopback listens with netconn on an osnet listener on a free
+// loopback port.
+func listenLoopback(t *testing.T, osn *osnet.Network) *netconn.Listener {
+	t.Helper()
+	l, err := osn.Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl, err := netconn.Listen(l, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nl
 }
