@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,8 +45,9 @@ const rtConns, rtSize = 50, 64
 // the next message when the last one is back, as an agent talking to its
 // server would, spawned with dispatch.HereProps so that the connection
 // runs it in place; the system has a dispatch pool, as a chain's does.
-// The sides run in turn, -client.rounds times, and the ratios to raw of
-// the time and the CPU per round trip are printed as "name: ratio" lines.
+// The sides run in turn, -client.rounds times; each side's time, CPU and
+// allocations per round trip (set-up included) are printed, and the ratios
+// to raw of the time and the CPU as "name: ratio" lines.
 // Run it with -benchtime 1x.
 func BenchmarkClientRoundTrip(b *testing.B) {
 	addr := benchEchoServer(b)
@@ -59,14 +61,20 @@ func BenchmarkClientRoundTrip(b *testing.B) {
 	}
 	wall := make([]time.Duration, len(sides))
 	cpu := make([]time.Duration, len(sides))
+	mallocs := make([]uint64, len(sides))
 	trips := 0
+	var ms runtime.MemStats
 	for range b.N {
 		for range *rtRounds {
 			for k, side := range sides {
+				runtime.ReadMemStats(&ms)
+				m0 := ms.Mallocs
 				w0, c0 := time.Now(), cputime.Process()
 				stop, err := side.run(addr, *rtTrips)
 				wall[k] += time.Since(w0)
 				cpu[k] += cputime.Process() - c0
+				runtime.ReadMemStats(&ms)
+				mallocs[k] += ms.Mallocs - m0
 				stop() // not measured
 				if err != nil {
 					b.Fatalf("%s: %v", side.name, err)
@@ -78,8 +86,8 @@ func BenchmarkClientRoundTrip(b *testing.B) {
 	fmt.Printf("# client round trips: %d connections, %d B one at a time, %d rounds of %d per side, alternating; the echo server in another process\n",
 		rtConns, rtSize, *rtRounds, *rtTrips)
 	for k, side := range sides {
-		fmt.Printf("# %s: %.0f ns/round trip, %.0f ns CPU/round trip\n", side.name,
-			float64(wall[k])/float64(trips), float64(cpu[k])/float64(trips))
+		fmt.Printf("# %s: %.0f ns/round trip, %.0f ns CPU/round trip, %.1f allocations/round trip\n", side.name,
+			float64(wall[k])/float64(trips), float64(cpu[k])/float64(trips), float64(mallocs[k])/float64(trips))
 	}
 	for k := 1; k < len(sides); k++ {
 		fmt.Printf("client-rtt time %s/raw: %.2f\n", sides[k].name, float64(wall[k])/float64(wall[0]))

@@ -22,7 +22,7 @@
 // or an accepted connection's, is run in place: each read is handled on
 // the transport's goroutine, the handler's Write straight after, without
 // a hand-off between goroutines (a client's CPU per round trip within
-// 1.05-1.25x a raw Go client's on the event-loop transport:
+// 1.0-1.25x a raw Go client's on the event-loop transport:
 // BenchmarkClientRoundTrip).
 //
 // A listener actor (ListenerProps) takes a tcpmsg.Bind and runs each
