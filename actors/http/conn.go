@@ -154,20 +154,34 @@ func (c *conn) verdict() error {
 // framing follows the request framing of a connection on a copy of its
 // bytes: it finds each request's header block (the lines up to the empty
 // line), parses it with net/textproto, and skips the body as RFC 9112 section
-// 6.3 frames it (chunked with net/http/httputil's chunked reader, or
-// Content-Length bytes). It runs on a goroutine of its own, fed through a
-// pipe; the only code here is the choice of framing, no HTTP parser.
+// 6.3 frames it (Content-Length bytes, or chunked with net/http/httputil's
+// chunked reader). The only code here is the choice of framing, no HTTP
+// parser.
+//
+// It runs in feed, on the reading goroutine, as long as it can: a head is
+// parsed once its blank line has arrived (the bytes of a head still
+// incomplete are kept until then) and a Content-Length body is counted
+// off. The chunked reader only pulls, so at the first chunked body the
+// check moves to a goroutine of its own, fed through a pipe, for the rest
+// of the connection. A connection of requests without chunked bodies (most
+// of them) costs no goroutine, no pipe and no thread hand-off per read.
 type framing struct {
-	pr        *io.PipeReader
-	pw        *io.PipeWriter
 	maxHeader int
-	done      chan struct{}
+	piped     bool // on its goroutine: feed writes to pw (the feeder's field)
+	// The feeder's state while not piped.
+	pending []byte // the start of a head whose blank line has not come
+	skip    int64  // body bytes still to pass
+	hr      headReader
+
+	pw   *io.PipeWriter
+	pr   *io.PipeReader
+	done chan struct{} // closed when the goroutine ends
 
 	mu       sync.Mutex
 	cond     *sync.Cond
 	parsed   int           // requests whose header block was checked
 	bad      map[int]error // verdicts that are not nil, by request number
-	finished bool
+	finished bool          // nothing more will be checked
 }
 
 // verdictWait bounds how long a handler waits for the check to reach its
@@ -175,22 +189,136 @@ type framing struct {
 // the framing makes it wait at all.
 const verdictWait = 2 * time.Second
 
+// maxHeadSlack is how far past MaxHeaderBytes a head may go before the
+// check gives up on it: net/http answers 431 near MaxHeaderBytes.
+const maxHeadSlack = 4096
+
 func newFraming(maxHeader int) *framing {
-	pr, pw := io.Pipe()
-	f := &framing{pr: pr, pw: pw, maxHeader: maxHeader, done: make(chan struct{}), bad: make(map[int]error)}
+	f := &framing{maxHeader: maxHeader}
 	f.cond = sync.NewCond(&f.mu)
-	go f.run()
 	return f
 }
 
-// feed hands b to the check; it returns once the check has taken it, or at
-// once after the check ended.
-func (f *framing) feed(b []byte) { _, _ = f.pw.Write(b) }
+// feed checks b, the next bytes read from the connection; b is used during
+// the call only. On the goroutine it returns once the check has taken b,
+// or at once after the check ended.
+func (f *framing) feed(b []byte) {
+	if f.piped {
+		_, _ = f.pw.Write(b)
+		return
+	}
+	f.mu.Lock()
+	over := f.finished
+	f.mu.Unlock()
+	if over {
+		return
+	}
+	data := b
+	if len(f.pending) > 0 {
+		f.pending = append(f.pending, b...)
+		data = f.pending
+	}
+	for len(data) > 0 {
+		if f.skip > 0 {
+			n := min(f.skip, int64(len(data)))
+			f.skip -= n
+			data = data[n:]
+			continue
+		}
+		end, complete := headEnd(data)
+		if !complete {
+			if end > f.maxHeader+maxHeadSlack {
+				f.finish()
+				return
+			}
+			break // the rest of the head is still to come
+		}
+		if end > f.maxHeader+maxHeadSlack {
+			f.finish()
+			return
+		}
+		hdr, verdict, err := f.hr.check(data[:end])
+		data = data[end:]
+		if err != nil {
+			f.finish() // net/http rejects it too, and closes
+			return
+		}
+		f.record(verdict)
+		if verdict != nil {
+			f.finish() // net/http closes this connection
+			return
+		}
+		if te := hdr["Transfer-Encoding"]; len(te) > 0 {
+			f.pipe(hdr, data) // the body and all that follows, on the goroutine
+			return
+		}
+		n, err := contentLength(hdr)
+		if err != nil {
+			f.finish()
+			return
+		}
+		f.skip = n
+	}
+	// Keep the start of a head (copied: b is the reader's) and drop a
+	// large array once it is no longer needed.
+	f.pending = append(f.pending[:0], data...)
+	if len(f.pending) == 0 && cap(f.pending) > 8<<10 {
+		f.pending = nil
+	}
+}
+
+// record counts a checked head and keeps its verdict.
+func (f *framing) record(verdict error) {
+	f.mu.Lock()
+	f.parsed++
+	if verdict != nil {
+		if f.bad == nil {
+			f.bad = make(map[int]error)
+		}
+		f.bad[f.parsed] = verdict
+	}
+	f.mu.Unlock()
+	f.cond.Broadcast()
+}
+
+// finish ends the check: requests not checked yet get errUnchecked.
+func (f *framing) finish() {
+	f.mu.Lock()
+	f.finished = true
+	f.mu.Unlock()
+	f.cond.Broadcast()
+}
+
+// pipe moves the check to its goroutine, which skips the body of the
+// request whose header is hdr, starting with rest, then reads on.
+func (f *framing) pipe(hdr textproto.MIMEHeader, rest []byte) {
+	f.mu.Lock()
+	if f.finished {
+		f.mu.Unlock()
+		return
+	}
+	f.pr, f.pw = io.Pipe()
+	f.done = make(chan struct{})
+	f.piped = true
+	f.mu.Unlock()
+	f.pending = nil
+	go f.run(hdr)
+	if len(rest) > 0 {
+		_, _ = f.pw.Write(rest)
+	}
+}
 
 func (f *framing) stop() {
-	_ = f.pw.Close()
-	_ = f.pr.Close()
-	<-f.done
+	f.mu.Lock()
+	piped := f.pw != nil
+	f.finished = true
+	f.mu.Unlock()
+	f.cond.Broadcast()
+	if piped {
+		_ = f.pw.Close()
+		_ = f.pr.Close()
+		<-f.done
+	}
 }
 
 func (f *framing) verdict(k int) error {
@@ -201,12 +329,7 @@ func (f *framing) verdict(k int) error {
 		return err
 	}
 	f.mu.Unlock()
-	deadline := time.AfterFunc(verdictWait, func() {
-		f.mu.Lock()
-		f.finished = true
-		f.mu.Unlock()
-		f.cond.Broadcast()
-	})
+	deadline := time.AfterFunc(verdictWait, f.finish)
 	defer deadline.Stop()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -219,36 +342,61 @@ func (f *framing) verdict(k int) error {
 	return f.bad[k]
 }
 
-func (f *framing) run() {
+// run is the check on its goroutine: it skips the body framed by first,
+// then follows the requests that come after it.
+func (f *framing) run(first textproto.MIMEHeader) {
 	defer close(f.done)
 	defer func() {
-		f.mu.Lock()
-		f.finished = true
-		f.mu.Unlock()
-		f.cond.Broadcast()
+		f.finish()
 		_ = f.pr.Close() // later feeds return at once
 	}()
 	br := bufio.NewReaderSize(f.pr, 4096)
-	var hr headReader
+	if skipBody(br, first) != nil {
+		return
+	}
 	for {
-		hdr, verdict, err := hr.read(br, f.maxHeader)
+		hdr, verdict, err := f.hr.read(br, f.maxHeader)
 		if err != nil {
 			return
 		}
-		f.mu.Lock()
-		f.parsed++
-		if verdict != nil {
-			f.bad[f.parsed] = verdict
-		}
-		f.mu.Unlock()
-		f.cond.Broadcast()
+		f.record(verdict)
 		if verdict != nil || skipBody(br, hdr) != nil {
 			return // net/http closes this connection, or cannot go on either
 		}
 	}
 }
 
-// headReader reads request heads; what it allocates for one (the block,
+// headEnd finds the end of the first header block in b: the index just
+// past its blank line, and true; or, while the blank line has not come,
+// how many bytes of b the head takes so far, and false. Empty lines before
+// a request line are part of its head (net/http skips them, and so does
+// the check).
+func headEnd(b []byte) (int, bool) {
+	first := true
+	i := 0
+	for {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return len(b), false
+		}
+		line := b[i : i+j+1]
+		i += j + 1
+		if isEmptyLine(line) {
+			if !first {
+				return i, true
+			}
+			continue
+		}
+		first = false
+	}
+}
+
+// isEmptyLine reports whether a whole line, its LF included, is empty.
+func isEmptyLine(line []byte) bool {
+	return string(line) == "\r\n" || string(line) == "\n"
+}
+
+// headReader checks request heads; what it allocates for one (the block,
 // the reader textproto parses it from) serves the next.
 type headReader struct {
 	block []byte
@@ -256,7 +404,8 @@ type headReader struct {
 	tr    *bufio.Reader
 }
 
-// read reads one request's header block and checks its framing fields.
+// read reads one request's header block from br and checks it (the check
+// on its goroutine).
 func (h *headReader) read(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader, error, error) {
 	block := h.block[:0]
 	defer func() {
@@ -264,33 +413,47 @@ func (h *headReader) read(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader
 			h.block = block[:0]
 		}
 	}()
-	var verdict error
-	first, partial := true, false
+	first := true
 	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			err = nil
+		start := len(block)
+		for { // one whole line, however long
+			chunk, err := br.ReadSlice('\n')
+			block = append(block, chunk...)
+			if len(block) > maxHeader+maxHeadSlack {
+				return nil, nil, errUnchecked // net/http answers 431
+			}
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				return nil, nil, err
+			}
 		}
-		if err != nil {
-			return nil, nil, err
-		}
-		block = append(block, line...)
-		if len(block) > maxHeader+4096 {
-			return nil, nil, errUnchecked // net/http answers 431
-		}
-		if line[len(line)-1] != '\n' {
-			partial = true // the rest of a long line follows
-			continue
-		}
-		if partial {
-			partial = false
-			if len(block) < 2 || block[len(block)-2] != '\r' {
-				verdict = ErrBareLF
+		if isEmptyLine(block[start:]) {
+			if !first {
+				break
 			}
 			continue
 		}
-		if first && (string(line) == "\r\n" || string(line) == "\n") {
-			block = block[:0] // an empty line before a request is allowed
+		first = false
+	}
+	return h.check(block)
+}
+
+// check checks one request's header block, from its first line (empty
+// lines before it included) to its blank line: each line must end in CRLF
+// and none may be folded (RFC 9112 sections 2.2 and 5.2), and the framing
+// fields must not disagree (section 6.1, 6.3). The header is parsed by
+// net/textproto, which copies what it returns out of block.
+func (h *headReader) check(block []byte) (textproto.MIMEHeader, error, error) {
+	var verdict error
+	first := true
+	for rest := block; len(rest) > 0; {
+		j := bytes.IndexByte(rest, '\n')
+		line := rest[:j+1]
+		rest = rest[j+1:]
+		if first && isEmptyLine(line) {
+			block = rest // an empty line before a request is allowed
 			continue
 		}
 		if !first && (line[0] == ' ' || line[0] == '\t') && verdict == nil {
@@ -300,11 +463,13 @@ func (h *headReader) read(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader
 		if len(line) < 2 || line[len(line)-2] != '\r' {
 			verdict = ErrBareLF
 		}
-		if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
-			break
-		}
 	}
-	// textproto copies what it returns out of the block.
+	if !mentionsFraming(block) {
+		// No framing field can be there (textproto matches field names
+		// by ASCII case only): nothing to parse. A malformed field that
+		// parsing would find gets net/http's 400, and a close.
+		return nil, verdict, nil
+	}
 	h.src.Reset(block)
 	if h.tr == nil {
 		h.tr = bufio.NewReaderSize(&h.src, 512)
@@ -325,6 +490,53 @@ func (h *headReader) read(br *bufio.Reader, maxHeader int) (textproto.MIMEHeader
 	return hdr, verdict, nil
 }
 
+// mentionsFraming reports whether block holds "Content-Length" or
+// "Transfer-Encoding" in any ASCII case, anywhere: a head without them
+// has no framing field.
+func mentionsFraming(block []byte) bool {
+	for i, c := range block {
+		switch c | 0x20 { // ASCII lower case of a letter
+		case 'c':
+			if hasPrefixFold(block[i:], "content-length") {
+				return true
+			}
+		case 't':
+			if hasPrefixFold(block[i:], "transfer-encoding") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasPrefixFold reports whether b starts with lower (lower-case ASCII) in
+// any ASCII case.
+func hasPrefixFold(b []byte, lower string) bool {
+	if len(b) < len(lower) {
+		return false
+	}
+	for i := range len(lower) {
+		if c := b[i]; c != lower[i] && c|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// contentLength is the length of a body framed by Content-Length (zero
+// without it).
+func contentLength(hdr textproto.MIMEHeader) (int64, error) {
+	cl := hdr.Get("Content-Length")
+	if cl == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64)
+	if err != nil || n < 0 {
+		return 0, errUnchecked
+	}
+	return n, nil
+}
+
 // skipBody reads past a request body as RFC 9112 section 6.3 frames it.
 func skipBody(br *bufio.Reader, hdr textproto.MIMEHeader) error {
 	if te := hdr["Transfer-Encoding"]; len(te) > 0 {
@@ -337,13 +549,16 @@ func skipBody(br *bufio.Reader, hdr textproto.MIMEHeader) error {
 		_, err := textproto.NewReader(br).ReadMIMEHeader() // trailer section
 		return err
 	}
-	if cl := hdr.Get("Content-Length"); cl != "" {
-		n, err := strconv.ParseInt(strings.TrimSpace(cl), 10, 64)
-		if err != nil || n < 0 {
-			return errUnchecked
-		}
-		_, err = br.Discard(int(min(n, int64(^uint(0)>>1))))
+	n, err := contentLength(hdr)
+	if err != nil {
 		return err
+	}
+	for n > 0 { // Discard takes an int
+		k := int(min(n, 1<<30))
+		if _, err := br.Discard(k); err != nil {
+			return err
+		}
+		n -= int64(k)
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package http_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	nethttp "net/http"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	httpactor "github.com/microstack-go/microstack/actors/http"
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/httpmsg"
+	"github.com/microstack-go/microstack/runtime/testkit"
 )
 
 // answerAtOnce is a process that handles a message on the sender's
@@ -141,6 +144,96 @@ func TestEachResponseIsSniffedForItself(t *testing.T) {
 			want := nethttp.DetectContentType([]byte(body))
 			if ct := resps[0].Header.Get("Content-Type"); ct != want || got[0] != body {
 				t.Fatalf("response %d: Content-Type %q, want %q (body %d bytes, %d sent)", i, ct, want, len(got[0]), len(body))
+			}
+		}
+	})
+}
+
+// A whole Response is sent with its Content-Length, not chunked, whatever
+// its size: on either side of what net/http buffers before it must choose
+// (2 KiB), empty, and for HEAD.
+func TestWholeResponsesDeclareTheirLength(t *testing.T) {
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		system, _ := newSystem(t)
+		handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+			if m, ok := ctx.Message().(*httpmsg.Request); ok {
+				n, _ := strconv.Atoi(strings.TrimPrefix(m.Path, "/"))
+				ctx.Respond(&httpmsg.Response{Body: []byte(strings.Repeat("a", n))})
+			}
+		}))
+		conn := serveOne(t, system, engine, handler)
+		br := bufio.NewReader(conn)
+		for _, n := range []int{0, 13, 2047, 2048, 2049, 70000} {
+			for _, method := range []string{"GET", "HEAD"} {
+				fmt.Fprintf(conn, "%s /%d HTTP/1.1\r\nHost: x\r\n\r\n", method, n)
+				resp, err := nethttp.ReadResponse(br, &nethttp.Request{Method: method})
+				if err != nil {
+					t.Fatalf("%s %d: %v", method, n, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				if err != nil {
+					t.Fatalf("%s %d: body: %v", method, n, err)
+				}
+				want := n
+				if method == "HEAD" {
+					want = 0
+				}
+				if resp.ContentLength != int64(n) || len(resp.TransferEncoding) > 0 || len(body) != want {
+					t.Fatalf("%s %d bytes: Content-Length %d, Transfer-Encoding %v, %d bytes read", method, n, resp.ContentLength, resp.TransferEncoding, len(body))
+				}
+			}
+		}
+	})
+}
+
+// An answer that comes after its request's 504 never answers the next
+// request on the connection, whatever the server reuses between requests:
+// it is refused, and the next request gets its own answer. (The handler
+// uses the first request's ReplyTo before the 504, so that the PID holds
+// on to the process it named: a PID never used goes to dead letters.)
+func TestALateAnswerNeverAnswersTheNextRequest(t *testing.T) {
+	type unknown struct{}
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		system, _ := newSystem(t)
+		probe := testkit.NewProbe(t, system)
+		var first *actor.PID // the ReplyTo of the request left unanswered
+		handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+			switch m := ctx.Message().(type) {
+			case *httpmsg.Request:
+				if m.Path == "/first" {
+					first = m.ReplyTo
+					ctx.Request(first, &unknown{}) // refused, not an answer
+					return
+				}
+				ctx.Request(first, &httpmsg.Response{Body: []byte("late")})
+				ctx.Respond(&httpmsg.Response{Body: []byte("second")})
+			case *messages.CommandFailed:
+				if _, ok := m.Cmd.(*httpmsg.Response); ok {
+					ctx.Send(probe.PID, m)
+				}
+			case *actor.DeadLetterResponse:
+				ctx.Send(probe.PID, m)
+			}
+		}))
+		stopActor(t, system, handler)
+		opts := httpactor.Options{HandlerTimeout: 100 * time.Millisecond, Routes: []httpactor.Route{{Pattern: "/", Actor: handler}}}
+		if engine == httpactor.EngineEventLoop {
+			opts = onEventLoop(opts)
+		}
+		_, addr := startServer(t, system, opts)
+		conn := rawConn(t, addr)
+		br := bufio.NewReader(conn)
+		for range 3 {
+			io.WriteString(conn, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resps, _, err := readResponses(br, 1); err != nil || resps[0].StatusCode != 504 {
+				t.Fatalf("unanswered: %v %v", resps, err)
+			}
+			io.WriteString(conn, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+			if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "second" {
+				t.Fatalf("the request after a late answer got %q (%v)", bodies, err)
+			}
+			if cf := testkit.Expect[*messages.CommandFailed](probe, 5*time.Second); !errors.Is(cf.Err, httpmsg.ErrNoResponse) {
+				t.Fatalf("late answer: %v", cf.Err)
 			}
 		}
 	})

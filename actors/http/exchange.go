@@ -15,6 +15,7 @@ import (
 
 	"github.com/microstack-go/microstack/messages"
 	"github.com/microstack-go/microstack/messages/httpmsg"
+	"github.com/microstack-go/microstack/runtime/dispatch"
 )
 
 // An exchange is one request to a handler actor. net/http's goroutine for
@@ -26,7 +27,10 @@ import (
 // request costs no spawn, mailbox or stop (they were an eighth of this
 // engine's CPU per request). The goroutine owns the timeouts and removes
 // the process when the request is done, so a reply that comes too late
-// goes to dead letters.
+// goes to dead letters, or is refused: a PID keeps the process it was
+// resolved to, and an exchange serves another request once one is over
+// (its channel was most of what a request allocated), under a PID of its
+// own; a command that names an earlier PID is refused as too late.
 
 type partKind int
 
@@ -107,32 +111,61 @@ func (x *exchange) unlock() {
 }
 
 // startExchange registers the exchange for req and sends req to handler
-// with the exchange as its sender and ReplyTo.
-func (sh *shared) startExchange(req *httpmsg.Request, handler *actor.PID) *exchange {
-	x := &exchange{sh: sh, handler: handler, parts: make(chan *part, maxParts)}
+// with the exchange as its sender and ReplyTo. A handler spawned with
+// dispatch.HereProps (inPlace finds its mailbox) is run on the calling
+// goroutine, net/http's for the connection, when it is idle: a handler
+// that answers at once has then answered when startExchange returns, with
+// no thread hand-off either way.
+func (sh *shared) startExchange(req *httpmsg.Request, handler *actor.PID, inPlace *dispatch.Here) *exchange {
+	x, _ := sh.exchanges.Get().(*exchange)
+	if x == nil {
+		x = &exchange{sh: sh, parts: make(chan *part, maxParts)}
+	}
 	system := sh.root.ActorSystem()
-	x.self, _ = system.ProcessRegistry.Add(x, "http-exchange"+system.ProcessRegistry.NextId())
+	self, _ := system.ProcessRegistry.Add(x, "http-exchange"+system.ProcessRegistry.NextId())
+	x.mu.Lock()
+	x.handler, x.self, x.over, x.state = handler, self, false, awaiting
+	x.mu.Unlock()
 	req.ReplyTo = x.self
 	// Not under mu: a dead handler's dead letter answers at once, here.
+	if mb := inPlace.Mailbox(system, handler); mb != nil {
+		// As RequestWithCustomSender sends it.
+		mb.PostHere(&actor.MessageEnvelope{Message: req, Sender: x.self})
+		return x
+	}
 	sh.root.RequestWithCustomSender(handler, req, x.self)
 	return x
 }
 
-// finish removes the process: what comes later goes to dead letters.
+// finish removes the process (what comes later goes to dead letters, or
+// is refused) and keeps the exchange for another request.
 func (x *exchange) finish() {
 	x.mu.Lock()
 	x.over = true
+	x.queued, x.pending, x.suspended = 0, 0, false
+	clear(x.resumers)
+	x.resumers = x.resumers[:0]
 	x.mu.Unlock()
 	x.sh.root.ActorSystem().ProcessRegistry.Remove(x.self)
+	for { // parts nobody wrote (after a timeout); none come once over
+		select {
+		case <-x.parts:
+			continue
+		default:
+		}
+		break
+	}
+	x.sh.exchanges.Put(x)
 }
 
 // SendUserMessage takes a handler's command for the request, on the
-// handler's goroutine.
-func (x *exchange) SendUserMessage(_ *actor.PID, message any) {
+// handler's goroutine. pid is the PID the command was sent to: one of an
+// earlier request names a request that is over.
+func (x *exchange) SendUserMessage(pid *actor.PID, message any) {
 	_, msg, sender := actor.UnwrapEnvelope(message)
 	x.mu.Lock()
 	defer x.unlock()
-	if x.over {
+	if x.over || pid.Id != x.self.Id {
 		x.refuse(sender, msg, httpmsg.ErrNoResponse)
 		return
 	}
@@ -267,6 +300,7 @@ func (x *exchange) refuse(sender *actor.PID, cmd any, err error) {
 
 // actorRoute is the net/http side of a route served by a handler actor.
 func (sh *shared) actorRoute(handler *actor.PID, limit int64) nethttp.Handler {
+	inPlace := new(dispatch.Here) // the handler's mailbox, when it runs in place
 	return nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		select {
 		case sh.inflight <- struct{}{}:
@@ -296,7 +330,7 @@ func (sh *shared) actorRoute(handler *actor.PID, limit int64) nethttp.Handler {
 		if len(body) == 0 {
 			body = nil
 		}
-		x := sh.startExchange(sh.request(r, body), handler)
+		x := sh.startExchange(sh.request(r, body), handler, inPlace)
 		defer x.finish()
 		sh.write(w, r, x)
 	})
@@ -357,9 +391,21 @@ func wildcards(pattern string) []string {
 func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, x *exchange) {
 	parts := x.parts
 	rc := nethttp.NewResponseController(w)
-	timer := time.NewTimer(sh.opts.HandlerTimeout)
-	defer timer.Stop()
+	var timer *time.Timer // made when a part is waited for
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	next := func() (*part, bool) {
+		select {
+		case p := <-parts: // a handler run in place has answered already
+			return p, true
+		default:
+		}
+		if timer == nil {
+			timer = time.NewTimer(sh.opts.HandlerTimeout)
+		}
 		select {
 		case p := <-parts:
 			return p, true
@@ -382,7 +428,15 @@ func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, x *exchang
 		return
 	case partFull:
 		copyHeader(w.Header(), p.header)
-		if w.Header().Get("Content-Length") == "" && w.Header().Get("Transfer-Encoding") == "" {
+		// A body net/http buffers whole gets its Content-Length from
+		// net/http once the handler returns (an empty one too, except for
+		// HEAD, where net/http cannot tell it from an omitted one); a
+		// longer one would be sent chunked unless its length is declared
+		// here. (Declaring it always cost a tenth of what a request
+		// allocated: the field, and the copy of the header net/http then
+		// makes.)
+		declare := len(p.body) > netHTTPBuffered || (len(p.body) == 0 && r.Method == nethttp.MethodHead)
+		if declare && w.Header().Get("Content-Length") == "" && w.Header().Get("Transfer-Encoding") == "" {
 			w.Header().Set("Content-Length", strconv.Itoa(len(p.body)))
 		}
 		w.WriteHeader(status(p.status))
@@ -395,7 +449,9 @@ func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, x *exchang
 	w.WriteHeader(status(p.status))
 	_ = rc.Flush()
 	for {
-		timer.Reset(sh.opts.HandlerTimeout)
+		if timer != nil {
+			timer.Reset(sh.opts.HandlerTimeout)
+		}
 		p, ok := next()
 		if !ok {
 			// Ending the chunked body would tell the client it is whole.
@@ -419,6 +475,12 @@ func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, x *exchang
 		}
 	}
 }
+
+// netHTTPBuffered is how many bytes of a body net/http's server buffers
+// before it must choose between a declared length and chunking (its
+// bufferBeforeChunkingSize): a response written in one Write of at most
+// this many bytes gets a Content-Length from net/http.
+const netHTTPBuffered = 2048
 
 func status(code int) int {
 	if code == 0 {

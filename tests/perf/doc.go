@@ -14,7 +14,11 @@
 // testdata/echo.js, run with the machine's node; without node it is
 // reported as skipped. Flags (after -args): -perf.rounds, -perf.duration,
 // -perf.conns, -perf.window, -perf.sizes, -perf.w1, -perf.idle, -perf.sides,
-// -perf.cpuprofile, -perf.allocprofile, -perf.heapprofile.
+// -perf.cpuprofile, -perf.allocprofile, -perf.heapprofile; for HTTP
+// -perf.wrk and -perf.httpsides, whose sides beyond the default ones take
+// an engine apart: nethttp-netconn (the baseline's handler on net/http over
+// netconn and osnet, what the net/http engine runs on), and
+// actor-nethttp-noframing (that engine without its framing check).
 //
 // The plain `go test ./tests/perf` runs only a small smoke run of the same
 // code, in seconds.

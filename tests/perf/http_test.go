@@ -25,6 +25,7 @@ import (
 	"github.com/microstack-go/microstack/runtime/dispatch"
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/evloop"
+	"github.com/microstack-go/microstack/transports/netconn"
 	"github.com/microstack-go/microstack/transports/osnet"
 )
 
@@ -48,6 +49,36 @@ func init() {
 	serverSides["actor-nethttp"+httpSuffix] = func() (*echoServer, error) {
 		return actorHTTPServer(httpactor.EngineNetHTTP, osnet.New(osnet.Options{}))
 	}
+	// The net/http engine without its framing check: what the check costs.
+	serverSides["actor-nethttp-noframing"+httpSuffix] = func() (*echoServer, error) {
+		return actorHTTPServer(httpactor.EngineNetHTTP, osnet.New(osnet.Options{}), func(o *httpactor.Options) { o.AllowAmbiguousFraming = true })
+	}
+	serverSides["nethttp-netconn"+httpSuffix] = netconnHTTPServer
+}
+
+// netconnHTTPServer is the baseline's handler on net/http's server over a
+// transports listener (osnet) through netconn: what the net/http engine's
+// connections run on, without its session actors, framing check and route
+// actor. It splits the engine's cost from the actors'.
+func netconnHTTPServer() (*echoServer, error) {
+	tl, err := osnet.New(osnet.Options{}).Listen(netip.MustParseAddrPort("127.0.0.1:0"), transports.ListenOptions{})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := netconn.Listen(tl, 0)
+	if err != nil {
+		return nil, err
+	}
+	srv := &nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
+		_, _ = w.Write(helloBody)
+	})}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	return &echoServer{
+		addr:  tl.Addr(),
+		conns: func() int { return -1 },
+		stop:  func() { _ = srv.Close(); <-done },
+	}, nil
 }
 
 // httpSuffix tells the HTTP actor sides from the echo sides of the same
@@ -74,8 +105,9 @@ func plainHTTPServer() (*echoServer, error) {
 }
 
 // actorHTTPServer is microstack's HTTP server actor with one hello actor as
-// the route's handler, on engine and network n.
-func actorHTTPServer(engine httpactor.Engine, n transports.Network) (*echoServer, error) {
+// the route's handler, on engine and network n, its options changed by
+// each of with.
+func actorHTTPServer(engine httpactor.Engine, n transports.Network, with ...func(*httpactor.Options)) (*echoServer, error) {
 	quiet := slog.New(slog.DiscardHandler)
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	// As under a chain, which installs a dispatch pool that microstack's
@@ -87,12 +119,16 @@ func actorHTTPServer(engine httpactor.Engine, n transports.Network) (*echoServer
 			ctx.Respond(&httpmsg.Response{Body: helloBody})
 		}
 	})))
-	pid := system.Root.Spawn(httpactor.Props(httpactor.Options{
+	opts := httpactor.Options{
 		Network:     n,
 		Engine:      engine,
 		MaxSessions: 1 << 16,
 		Routes:      []httpactor.Route{{Pattern: "/", Actor: hello}},
-	}))
+	}
+	for _, f := range with {
+		f(&opts)
+	}
+	pid := system.Root.Spawn(httpactor.Props(opts))
 	res, err := system.Root.RequestFuture(pid, &httpmsg.GetBound{}, 5*time.Second).Result()
 	if err != nil {
 		return nil, err
