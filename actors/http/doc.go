@@ -24,7 +24,11 @@
 //     refused past a high-water mark until messages.ResumeWriting, as
 //     package messages describes), EndResponse. A handler that does not
 //     answer within HandlerTimeout yields 504; one that is gone yields 503,
-//     as does a server with MaxInFlight requests already waiting on actors;
+//     as does a server with MaxInFlight requests already waiting on actors.
+//     A handler actor spawned with dispatch.HereProps (runtime/dispatch) is
+//     run by net/http's goroutine for the connection whenever it is idle,
+//     with no hand-off to another thread and back, also under a supervisor
+//     and after it restarts the actor;
 //   - a plain nethttp.Handler, mounted as under nethttp.Server;
 //   - a folder of static files, served through an os.Root;
 //   - a WebSocket upgrade, each socket an actor.
@@ -47,9 +51,12 @@
 // request boundaries the way net/http does. Before a request reaches its
 // route, the handler asks the check for that request's verdict; a request
 // with both framing headers, a repeated Content-Length, or a bare LF ending
-// a header line gets 400 and its connection is closed. The cost is a
-// goroutine and a copy of the bytes per connection; Options.AllowAmbiguousFraming
-// turns it off.
+// a header line gets 400 and its connection is closed. The cost is small:
+// the check runs in the connection's reads, parsing a head (with
+// net/textproto, and only when it names a framing field) once its blank
+// line has come, and counting a Content-Length body off; from a chunked
+// body on (the chunked reader only pulls) it runs on a goroutine of its
+// own, fed a copy of the bytes. Options.AllowAmbiguousFraming turns it off.
 //
 // # Event-loop engine
 //

@@ -22,9 +22,78 @@ import (
 )
 
 // onLoopStack reports whether the calling goroutine is an event loop's.
-func onLoopStack() bool {
+func onLoopStack() bool { return onConnStack(httpactor.EngineEventLoop) }
+
+// onConnStack reports whether the calling goroutine is one that serves a
+// connection of engine: an event loop's, or net/http's for the connection.
+func onConnStack(engine httpactor.Engine) bool {
+	frame := "transports/evloop.(*loop).run"
+	if engine == httpactor.EngineNetHTTP {
+		frame = "net/http.(*conn).serve"
+	}
 	buf := make([]byte, 64<<10)
-	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "transports/evloop.(*loop).run")
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), frame)
+}
+
+// On the net/http engine, a route actor spawned with dispatch.HereProps is
+// run by net/http's goroutine for the connection, with no hand-off to
+// another thread and back; a panic is the actor's supervisor's business,
+// and a stopped actor's route answers 503.
+func TestNetHTTPEngineRunsHerePropsActorsOnTheConnectionsGoroutine(t *testing.T) {
+	system, _ := newSystem(t)
+	pool := dispatch.NewPool(dispatch.Options{})
+	t.Cleanup(pool.Close)
+	dispatch.Install(system, pool)
+	var inPlace, elsewhere atomic.Int64
+	started := make(chan struct{}, 1)
+	here := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
+		switch req := ctx.Message().(type) {
+		case *actor.Started: // again after the restart
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+		case *httpmsg.Request:
+			if onConnStack(httpactor.EngineNetHTTP) {
+				inPlace.Add(1)
+			} else {
+				elsewhere.Add(1)
+			}
+			if req.Path == "/panic" {
+				panic("handler panics")
+			}
+			ctx.Respond(&httpmsg.Response{Body: fmt.Appendf(nil, "%s %s", req.Path, req.Body)})
+		}
+	})))
+	<-started
+	_, addr := startServer(t, system, httpactor.Options{
+		HandlerTimeout: 300 * time.Millisecond,
+		Routes:         []httpactor.Route{{Pattern: "/", Actor: here}},
+	})
+	conn := rawConn(t, addr)
+	br := bufio.NewReader(conn)
+	for i := range 20 {
+		fmt.Fprintf(conn, "POST /%d HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n%d", i, i%10)
+		resps, bodies, err := readResponses(br, 1)
+		if want := fmt.Sprintf("/%d %d", i, i%10); err != nil || resps[0].StatusCode != 200 || bodies[0] != want {
+			t.Fatalf("request %d: %v %q %v, want %q", i, resps, bodies, err, want)
+		}
+	}
+	if inPlace.Load() != 20 {
+		t.Fatalf("%d of 20 requests ran on the connection's goroutine, %d elsewhere", inPlace.Load(), elsewhere.Load())
+	}
+	io.WriteString(conn, "GET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+	resps, bodies, err := readResponses(br, 2)
+	if err != nil || resps[0].StatusCode != 504 || resps[1].StatusCode != 200 || bodies[1] != "/after " {
+		t.Fatalf("after a panic: %v %q %v", resps, bodies, err)
+	}
+	if err := system.Root.StopFuture(here).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resps, _, err = readResponses(br, 1); err != nil || resps[0].StatusCode != 503 {
+		t.Fatalf("stopped HereProps actor: %v %v", resps, err)
+	}
 }
 
 // A route actor spawned with dispatch.HereProps is run by the connection's
@@ -117,10 +186,15 @@ func TestEventLoopEngineRunsHerePropsActorsOnTheLoop(t *testing.T) {
 	}
 }
 
-// A HereProps route actor under a supervisor is run on the loop again
-// after the supervisor restarts it (a new actor under the same name, which
-// the route looks up anew), and the requests before and after are answered.
+// A HereProps route actor under a supervisor is run on the loop (on the
+// net/http engine, net/http's goroutine for the connection) again after
+// the supervisor restarts it (a new actor under the same name, which the
+// route looks up anew), and the requests before and after are answered.
 func TestEventLoopEngineRunsARestartedHereActorOnTheLoopAgain(t *testing.T) {
+	forEngine(t, runsARestartedHereActorInPlaceAgain)
+}
+
+func runsARestartedHereActorInPlaceAgain(t *testing.T, engine httpactor.Engine) {
 	system, _ := newSystem(t)
 	starts := make(chan struct{}, 4)
 	var elsewhere atomic.Int64
@@ -130,7 +204,7 @@ func TestEventLoopEngineRunsARestartedHereActorOnTheLoopAgain(t *testing.T) {
 			case *actor.Started:
 				starts <- struct{}{}
 			case *httpmsg.Request:
-				if !onLoopStack() {
+				if !onConnStack(engine) {
 					elsewhere.Add(1)
 				}
 				ctx.Respond(&httpmsg.Response{Body: []byte(m.Path)})
@@ -144,7 +218,11 @@ func TestEventLoopEngineRunsARestartedHereActorOnTheLoopAgain(t *testing.T) {
 	t.Cleanup(func() { _ = system.Root.StopFuture(sup).Wait() })
 	<-starts
 	hello := actor.NewPID(system.Address(), "sup/hello")
-	_, addr := startServer(t, system, onEventLoop(httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: hello}}}))
+	opts := httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: hello}}}
+	if engine == httpactor.EngineEventLoop {
+		opts = onEventLoop(opts)
+	}
+	_, addr := startServer(t, system, opts)
 	conn := rawConn(t, addr)
 	br := bufio.NewReader(conn)
 	ask := func(path string) {
@@ -155,7 +233,7 @@ func TestEventLoopEngineRunsARestartedHereActorOnTheLoopAgain(t *testing.T) {
 			t.Fatalf("%s: %v %q %v", path, resps, bodies, err)
 		}
 		if n := elsewhere.Load(); n != 0 {
-			t.Fatalf("%s: the HereProps actor ran off the loop %d times", path, n)
+			t.Fatalf("%s: the HereProps actor ran off the connection's goroutine %d times", path, n)
 		}
 	}
 	ask("/before")
