@@ -90,6 +90,22 @@ type conn struct {
 	requests atomic.Int64 // requests begun, as net/http's handlers see them
 	check    *framing
 	refused  atomic.Bool // reads end: the connection closes after its answer
+
+	xmu    sync.Mutex
+	x      *exchange // the exchange of the connection's actor requests
+	closed bool      // no exchange is kept from now on
+}
+
+// keep makes x the connection's exchange, unless the connection is closed:
+// then x serves one request only.
+func (c *conn) keep(x *exchange) bool {
+	c.xmu.Lock()
+	defer c.xmu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.x = x
+	return true
 }
 
 func newConn(nc *netconn.Conn, tls, guard bool, maxHeader int) *conn {
@@ -122,6 +138,13 @@ func (c *conn) Write(p []byte) (int, error) {
 
 func (c *conn) Close() error {
 	c.stopCheck()
+	c.xmu.Lock()
+	x := c.x
+	c.closed = true
+	c.xmu.Unlock()
+	if x != nil {
+		x.remove()
+	}
 	return c.Conn.Close()
 }
 

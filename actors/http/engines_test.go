@@ -238,3 +238,52 @@ func TestALateAnswerNeverAnswersTheNextRequest(t *testing.T) {
 		}
 	})
 }
+
+// registered counts the processes of system whose name starts with prefix.
+func registered(system *actor.ActorSystem, prefix string) int {
+	n := 0
+	for _, bucket := range system.ProcessRegistry.LocalPIDs.LocalPIDs {
+		for _, id := range bucket.Keys() {
+			if strings.HasPrefix(id, prefix) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// The net/http engine registers one process per connection for the
+// answers of its actor requests, not one per request, and removes it when
+// the connection closes.
+func TestNetHTTPEngineRegistersOneReplyProcessPerConnection(t *testing.T) {
+	system, _ := newSystem(t)
+	echo := echoActor(system)
+	stopActor(t, system, echo)
+	_, addr := startServer(t, system, httpactor.Options{Routes: []httpactor.Route{{Pattern: "/", Actor: echo}}})
+	const conns, requests = 5, 3
+	var open []net.Conn
+	for i := range conns {
+		conn := rawConn(t, addr)
+		open = append(open, conn)
+		br := bufio.NewReader(conn)
+		for k := range requests {
+			fmt.Fprintf(conn, "GET /%d/%d HTTP/1.1\r\nHost: x\r\n\r\n", i, k)
+			if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != fmt.Sprintf("GET /%d/%d ", i, k) {
+				t.Fatalf("connection %d, request %d: %q %v", i, k, bodies, err)
+			}
+		}
+	}
+	if n := registered(system, "http-exchange"); n != conns {
+		t.Fatalf("%d reply processes registered for %d connections of %d requests each", n, conns, requests)
+	}
+	for _, c := range open {
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for registered(system, "http-exchange") > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reply processes left after every connection closed", registered(system, "http-exchange"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -19,18 +19,22 @@ import (
 )
 
 // An exchange is one request to a handler actor. net/http's goroutine for
-// the request reads the body, registers the exchange as a process (the
-// request's ReplyTo and sender) and writes what the exchange passes it
-// through a bounded channel of parts. The exchange checks the handler's
-// commands and accounts for back-pressure as they arrive, on the sending
-// goroutine, under its lock: a process rather than an actor, so that a
-// request costs no spawn, mailbox or stop (they were an eighth of this
-// engine's CPU per request). The goroutine owns the timeouts and removes
-// the process when the request is done, so a reply that comes too late
-// goes to dead letters, or is refused: a PID keeps the process it was
-// resolved to, and an exchange serves another request once one is over
-// (its channel was most of what a request allocated), under a PID of its
-// own; a command that names an earlier PID is refused as too late.
+// the request reads the body, sends the request with the exchange as its
+// ReplyTo and sender, and writes what the exchange passes it through a
+// bounded channel of parts. The exchange checks the handler's commands and
+// accounts for back-pressure as they arrive, on the sending goroutine,
+// under its lock: a process rather than an actor, so that a request costs
+// no spawn, mailbox or stop (they were an eighth of this engine's CPU per
+// request). The goroutine owns the timeouts.
+//
+// A connection's requests come one at a time, and one exchange serves them
+// all: it is registered once, at the connection's first request to an
+// actor, and removed when the connection closes (registering a process for
+// each request was a twentieth of a request's CPU, and its channel most of
+// what a request allocated). Each request has a PID of its own, the
+// exchange's with the request's number as RequestId (a field protoactor
+// keeps for this, and carries between nodes): a command sent to the PID of
+// a request that is over is refused, never taken for the next one's.
 
 type partKind int
 
@@ -65,10 +69,14 @@ const (
 )
 
 type exchange struct {
-	sh      *shared
+	sh     *shared
+	parts  chan *part // never full: a slot is kept for every part that may come
+	id     *actor.PID // as registered
+	single bool       // serves one request: removed once it is over
+
+	// Set under mu for each request.
 	handler *actor.PID
-	parts   chan *part // never full: a slot is kept for every part that may come
-	self    *actor.PID
+	self    *actor.PID // the request's: id with the request's number
 
 	mu        sync.Mutex
 	over      bool // the writer is done; the process is removed
@@ -110,21 +118,32 @@ func (x *exchange) unlock() {
 	deliver(x.sh.root, later)
 }
 
-// startExchange registers the exchange for req and sends req to handler
-// with the exchange as its sender and ReplyTo. A handler spawned with
-// dispatch.HereProps (inPlace finds its mailbox) is run on the calling
-// goroutine, net/http's for the connection, when it is idle: a handler
-// that answers at once has then answered when startExchange returns, with
-// no thread hand-off either way.
-func (sh *shared) startExchange(req *httpmsg.Request, handler *actor.PID, inPlace *dispatch.Here) *exchange {
-	x, _ := sh.exchanges.Get().(*exchange)
-	if x == nil {
-		x = &exchange{sh: sh, parts: make(chan *part, maxParts)}
+// startExchange sends req to handler with the connection's exchange (one
+// made for c's first request to an actor) as its sender and ReplyTo, under
+// the request's own PID. A handler spawned with dispatch.HereProps
+// (inPlace finds its mailbox) is run on the calling goroutine, net/http's
+// for the connection, when it is idle: a handler that answers at once has
+// then answered when startExchange returns, with no thread hand-off either
+// way.
+func (sh *shared) startExchange(c *conn, req *httpmsg.Request, handler *actor.PID, inPlace *dispatch.Here) *exchange {
+	var x *exchange
+	if c != nil {
+		x = c.x // written by this goroutine only
 	}
 	system := sh.root.ActorSystem()
-	self, _ := system.ProcessRegistry.Add(x, "http-exchange"+system.ProcessRegistry.NextId())
+	if x == nil {
+		x = &exchange{sh: sh, parts: make(chan *part, maxParts), over: true}
+		x.id, _ = system.ProcessRegistry.Add(x, "http-exchange"+system.ProcessRegistry.NextId())
+		if c == nil || !c.keep(x) {
+			x.single = true
+		}
+	}
 	x.mu.Lock()
-	x.handler, x.self, x.over, x.state = handler, self, false, awaiting
+	x.handler, x.over, x.state = handler, false, awaiting
+	x.self = &actor.PID{Address: x.id.Address, Id: x.id.Id, RequestId: x.self.GetRequestId() + 1}
+	if x.self.RequestId == 0 { // wrapped: 0 is a PID's without a number
+		x.self.RequestId = 1
+	}
 	x.mu.Unlock()
 	req.ReplyTo = x.self
 	// Not under mu: a dead handler's dead letter answers at once, here.
@@ -137,8 +156,8 @@ func (sh *shared) startExchange(req *httpmsg.Request, handler *actor.PID, inPlac
 	return x
 }
 
-// finish removes the process (what comes later goes to dead letters, or
-// is refused) and keeps the exchange for another request.
+// finish ends the request: what comes later for it is refused (or goes
+// to dead letters once the exchange is removed).
 func (x *exchange) finish() {
 	x.mu.Lock()
 	x.over = true
@@ -146,7 +165,6 @@ func (x *exchange) finish() {
 	clear(x.resumers)
 	x.resumers = x.resumers[:0]
 	x.mu.Unlock()
-	x.sh.root.ActorSystem().ProcessRegistry.Remove(x.self)
 	for { // parts nobody wrote (after a timeout); none come once over
 		select {
 		case <-x.parts:
@@ -155,7 +173,14 @@ func (x *exchange) finish() {
 		}
 		break
 	}
-	x.sh.exchanges.Put(x)
+	if x.single {
+		x.remove()
+	}
+}
+
+// remove takes the exchange out of the registry.
+func (x *exchange) remove() {
+	x.sh.root.ActorSystem().ProcessRegistry.Remove(x.id)
 }
 
 // SendUserMessage takes a handler's command for the request, on the
@@ -165,7 +190,7 @@ func (x *exchange) SendUserMessage(pid *actor.PID, message any) {
 	_, msg, sender := actor.UnwrapEnvelope(message)
 	x.mu.Lock()
 	defer x.unlock()
-	if x.over || pid.Id != x.self.Id {
+	if x.over || pid.GetRequestId() != x.self.RequestId {
 		x.refuse(sender, msg, httpmsg.ErrNoResponse)
 		return
 	}
@@ -330,13 +355,14 @@ func (sh *shared) actorRoute(handler *actor.PID, limit int64) nethttp.Handler {
 		if len(body) == 0 {
 			body = nil
 		}
-		x := sh.startExchange(sh.request(r, body), handler, inPlace)
+		c, _ := r.Context().Value(connKey{}).(*conn)
+		x := sh.startExchange(c, sh.request(r, c, body), handler, inPlace)
 		defer x.finish()
 		sh.write(w, r, x)
 	})
 }
 
-func (sh *shared) request(r *nethttp.Request, body []byte) *httpmsg.Request {
+func (sh *shared) request(r *nethttp.Request, c *conn, body []byte) *httpmsg.Request {
 	req := &httpmsg.Request{
 		Method:  r.Method,
 		Target:  r.RequestURI,
@@ -351,7 +377,7 @@ func (sh *shared) request(r *nethttp.Request, body []byte) *httpmsg.Request {
 		TLS:     r.TLS,
 	}
 	req.Remote, _ = netip.ParseAddrPort(r.RemoteAddr)
-	if c, ok := r.Context().Value(connKey{}).(*conn); ok {
+	if c != nil {
 		req.Session = c.session
 		req.Local = c.Stream().LocalAddr()
 	}
@@ -421,7 +447,12 @@ func (sh *shared) write(w nethttp.ResponseWriter, r *nethttp.Request, x *exchang
 		nethttp.Error(w, "504 Gateway Timeout: the handler did not answer in time", nethttp.StatusGatewayTimeout)
 		return
 	}
-	_ = rc.SetWriteDeadline(time.Now().Add(sh.opts.WriteTimeout))
+	if timer != nil {
+		// The handler took its time: the write timeout net/http set when
+		// it read the request starts again. (An answer that was there at
+		// once leaves that one, set microseconds ago.)
+		_ = rc.SetWriteDeadline(time.Now().Add(sh.opts.WriteTimeout))
+	}
 	switch p.kind {
 	case partFail:
 		nethttp.Error(w, fmt.Sprintf("%d %s", p.status, nethttp.StatusText(p.status)), p.status)

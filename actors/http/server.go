@@ -66,7 +66,6 @@ type shared struct {
 	inflight  chan struct{} // a semaphore of MaxInFlight
 	ids       atomic.Uint64
 	handlers  sync.WaitGroup // handler calls in progress
-	exchanges sync.Pool      // *exchange, for the next request once one is over
 }
 
 type server struct {
