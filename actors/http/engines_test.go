@@ -287,3 +287,45 @@ func TestNetHTTPEngineRegistersOneReplyProcessPerConnection(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A second answer to a request that was answered never answers the next
+// request on the connection: it is refused, and the next request gets its
+// own answer.
+func TestASecondAnswerNeverAnswersTheNextRequest(t *testing.T) {
+	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
+		system, _ := newSystem(t)
+		probe := testkit.NewProbe(t, system)
+		var first *actor.PID // the ReplyTo of the request answered already
+		handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+			switch m := ctx.Message().(type) {
+			case *httpmsg.Request:
+				if m.Path == "/first" {
+					first = m.ReplyTo
+					ctx.Respond(&httpmsg.Response{Body: []byte("first")})
+					return
+				}
+				ctx.Request(first, &httpmsg.Response{Body: []byte("again")})
+				ctx.Respond(&httpmsg.Response{Body: []byte("second")})
+			case *messages.CommandFailed:
+				if _, ok := m.Cmd.(*httpmsg.Response); ok {
+					ctx.Send(probe.PID, m)
+				}
+			}
+		}))
+		conn := serveOne(t, system, engine, handler)
+		br := bufio.NewReader(conn)
+		for range 3 {
+			io.WriteString(conn, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+			if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "first" {
+				t.Fatalf("first: %q %v", bodies, err)
+			}
+			io.WriteString(conn, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+			if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "second" {
+				t.Fatalf("the request after a second answer got %q (%v)", bodies, err)
+			}
+			if cf := testkit.Expect[*messages.CommandFailed](probe, 5*time.Second); !errors.Is(cf.Err, httpmsg.ErrNoResponse) {
+				t.Fatalf("second answer: %v", cf.Err)
+			}
+		}
+	})
+}

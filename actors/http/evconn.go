@@ -66,8 +66,8 @@ type evConn struct {
 	handler   *actor.PID
 	extra     nethttp.Header // header fields set by middleware
 	deadline  time.Time
-	reply     *actor.PID // the reply process's current PID
-	replySeq  int
+	reply     *actor.PID // the reply process's PID, as registered
+	replyReq  uint32     // the current request's number: its PID's RequestId
 	outbox    evSend     // a request to send once mu is released (to set)
 	later     []delivery // messages to send once mu is released
 	hr        nethttp.Request
@@ -164,16 +164,23 @@ func newEvConn(ev *evServer, s transports.Stream) *evConn {
 	return c
 }
 
-// register gives the connection a fresh reply process. A reply to an
-// earlier PID of the connection (one that came after its request's 504)
-// is dropped, because it names a request that is over.
+// register gives the connection its reply process. Each request has a
+// PID of its own: the process's, with the request's number as RequestId (a
+// field protoactor keeps for this, and carries between nodes), so that an
+// answer to a request that is over (after its 504, or a second answer) is
+// refused, never taken for the next request's.
 func (c *evConn) register() {
-	if c.reply != nil {
-		c.ev.system.ProcessRegistry.Remove(c.reply)
-	}
-	c.replySeq++
-	id := fmt.Sprintf("%s/ev%d.%d", c.ev.sh.self.Id, c.ev.connSeq.Add(1), c.replySeq)
+	id := fmt.Sprintf("%s/ev%d", c.ev.sh.self.Id, c.ev.connSeq.Add(1))
 	c.reply, _ = c.ev.system.ProcessRegistry.Add(evReply{c}, id)
+}
+
+// replyPID returns the PID of a new request (with mu held).
+func (c *evConn) replyPID() *actor.PID {
+	c.replyReq++
+	if c.replyReq == 0 { // wrapped: 0 is a PID's without a number
+		c.replyReq = 1
+	}
+	return &actor.PID{Address: c.reply.Address, Id: c.reply.Id, RequestId: c.replyReq}
 }
 
 // leaveLoop ends OnData: the request waiting for the lock is sent, and a
@@ -715,7 +722,7 @@ func (c *evConn) dispatch(r *evRequest) {
 		Remote:  c.remote,
 		Local:   c.local,
 		TLS:     c.tls,
-		ReplyTo: c.reply,
+		ReplyTo: c.replyPID(),
 	}
 	if names := wildcards(hr.Pattern); len(names) > 0 {
 		req.PathValues = make(map[string]string, len(names))
@@ -726,7 +733,7 @@ func (c *evConn) dispatch(r *evRequest) {
 	c.busy, c.streaming, c.inflight = true, false, true
 	c.req, c.handler, c.extra = r, rt.actor, rw.header
 	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
-	r.env = actor.MessageEnvelope{Message: req, Sender: c.reply}
+	r.env = actor.MessageEnvelope{Message: req, Sender: req.ReplyTo}
 	c.outbox = evSend{to: rt.actor, rt: rt, env: &r.env}
 }
 
@@ -798,7 +805,6 @@ func (c *evConn) check(now time.Time) {
 			return
 		}
 		r := c.req
-		c.register()
 		c.done()
 		c.writeError(r, nethttp.StatusGatewayTimeout, "the handler did not answer in time")
 		c.next()
@@ -856,8 +862,8 @@ func (c *evConn) onReply(pid *actor.PID, msg any, sender *actor.PID) {
 		// event, a clock read (two per request, ~2% of its CPU) saved.
 		c.now = time.Now()
 	}
-	if c.ended || pid.Id != c.reply.Id {
-		// The request is over (504, closed connection).
+	if c.ended || pid.GetRequestId() != c.replyReq {
+		// The request is over (answered, 504, closed connection).
 		c.refuse(sender, msg, httpmsg.ErrNoResponse)
 		return
 	}
