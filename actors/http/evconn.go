@@ -111,11 +111,12 @@ type evRequest struct {
 	reason string
 
 	// Allocated with the request: the first values, the URL of a plain
-	// path, the message and its envelope.
+	// path, the message, its envelope and its reply PID.
 	valsArr [8]string
 	urlv    url.URL
 	msg     httpmsg.Request
 	env     actor.MessageEnvelope
+	reply   actor.PID
 }
 
 // evSend is a request for a handler actor, sent outside the connection's
@@ -174,13 +175,15 @@ func (c *evConn) register() {
 	c.reply, _ = c.ev.system.ProcessRegistry.Add(evReply{c}, id)
 }
 
-// replyPID returns the PID of a new request (with mu held).
-func (c *evConn) replyPID() *actor.PID {
+// replyPID sets pid, a new request's, to the reply process's with the
+// request's number (with mu held), and returns it.
+func (c *evConn) replyPID(pid *actor.PID) *actor.PID {
 	c.replyReq++
 	if c.replyReq == 0 { // wrapped: 0 is a PID's without a number
 		c.replyReq = 1
 	}
-	return &actor.PID{Address: c.reply.Address, Id: c.reply.Id, RequestId: c.replyReq}
+	pid.Address, pid.Id, pid.RequestId = c.reply.Address, c.reply.Id, c.replyReq
+	return pid
 }
 
 // leaveLoop ends OnData: the request waiting for the lock is sent, and a
@@ -722,7 +725,7 @@ func (c *evConn) dispatch(r *evRequest) {
 		Remote:  c.remote,
 		Local:   c.local,
 		TLS:     c.tls,
-		ReplyTo: c.replyPID(),
+		ReplyTo: c.replyPID(&r.reply),
 	}
 	if names := wildcards(hr.Pattern); len(names) > 0 {
 		req.PathValues = make(map[string]string, len(names))
