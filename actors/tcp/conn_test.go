@@ -204,6 +204,13 @@ func TestClientConnectionHasADispatchMailbox(t *testing.T) {
 // reads are handled on the transport's goroutine, inside the stream's
 // OnData, and its writes go out from there; in order, on both backends.
 // Once it has stopped, what the connection sends it goes to dead letters.
+//
+// The handler writes each message on reading the echo of the one before,
+// so that the connection is idle when the next echo comes. (A write from
+// elsewhere may be handled while its echo is read: a stream that writes
+// directly, as both do, can see the echo before the write's handling ends,
+// and then the read waits for the connection and is run by the pool. Only
+// the first read can meet that here.)
 func TestClientRunsAHereHandlerInPlace(t *testing.T) {
 	onBothBackends(t, func(t *testing.T, e *env) {
 		addr := e.echo(netip.AddrPortFrom(lo4, 0))
@@ -211,13 +218,24 @@ func TestClientRunsAHereHandlerInPlace(t *testing.T) {
 			data    string
 			inPlace bool
 		}
-		reads := make(chan read, 64)
+		const count = 50
+		reads := make(chan read, 2*count)
 		p := testkit.NewProbe(t, e.system)
+		var to *actor.PID  // the connection, as the handler was told
+		var pending string // what the handler has read of the current echo
+		next := 1
 		handler := e.system.Root.Spawn(dispatch.HereProps(e.system, actor.PropsFromFunc(func(ctx actor.Context) {
 			switch m := ctx.Message().(type) {
 			case *tcpmsg.Received:
 				reads <- read{string(m.Data), inOnData()}
+				pending += string(m.Data)
+				if strings.HasSuffix(pending, ">") && next < count {
+					pending = ""
+					ctx.Send(to, &tcpmsg.Write{Data: fmt.Appendf(nil, "<%d>", next)})
+					next++
+				}
 			case *tcpmsg.Connected:
+				to = m.Conn
 				ctx.Send(p.PID, m)
 			}
 		})))
@@ -226,20 +244,19 @@ func TestClientRunsAHereHandlerInPlace(t *testing.T) {
 		testkit.Expect[*tcpmsg.Connected](p, 0)
 		var got strings.Builder
 		want := ""
-		for i := range 50 {
-			msg := fmt.Sprintf("<%d>", i)
-			want += msg
-			p.Send(conn, &tcpmsg.Write{Data: []byte(msg)})
-			for got.Len() < len(want) {
-				select {
-				case r := <-reads:
-					if !r.inPlace {
-						t.Fatal("the HereProps handler was not run on the transport's goroutine")
-					}
-					got.WriteString(r.data)
-				case <-time.After(10 * time.Second):
-					t.Fatalf("echo of %q did not come back", msg)
+		for i := range count {
+			want += fmt.Sprintf("<%d>", i)
+		}
+		p.Send(conn, &tcpmsg.Write{Data: []byte("<0>")})
+		for n := 0; got.Len() < len(want); n++ {
+			select {
+			case r := <-reads:
+				if !r.inPlace && got.Len() >= len("<0>") {
+					t.Fatalf("the HereProps handler was not run on the transport's goroutine (read %d, %q)", n, r.data)
 				}
+				got.WriteString(r.data)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("echo stopped after %q", got.String())
 			}
 		}
 		if got.String() != want {

@@ -169,11 +169,24 @@ func (c *Conn) Write(p []byte) (int, error) {
 	// p as soon as Write returns, even early on a deadline, so hand over a
 	// copy.
 	b := append([]byte(nil), p...)
-	if err := c.s.Write(b); err != nil {
+	took := 0
+	if dw, ok := c.s.(transports.DirectWriter); ok {
+		// The usual case on the operating system's network: the socket
+		// takes it all from this goroutine, without the stream's writer
+		// goroutine and the wake-ups to and from it.
+		n, err := dw.WriteDirect(b)
+		if err != nil {
+			return 0, err
+		}
+		if n == len(b) {
+			return len(p), nil
+		}
+		took = n
+	} else if err := c.s.Write(b); err != nil {
 		return 0, err
 	}
-	start := c.queued
-	c.queued += int64(len(b))
+	start := c.queued - int64(took)
+	c.queued += int64(len(b) - took)
 	target := c.queued
 	for c.written < target {
 		switch {

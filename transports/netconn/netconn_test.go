@@ -241,3 +241,48 @@ func listenLoopback(t *testing.T, osn *osnet.Network) *netconn.Listener {
 	}
 	return nl
 }
+
+// On the operating system's network a Write goes to the socket from the
+// caller's goroutine (the stream is a transports.DirectWriter); what the
+// socket cannot take yet is sent by the stream, and Write waits for it, up
+// to the write deadline, counting what went directly. The bytes arrive
+// whole and in order either way.
+func TestWriteWaitsForWhatTheSocketCannotTakeAtOnce(t *testing.T) {
+	_, c, peer := dialPair(t)
+	t.Cleanup(func() {
+		c.Close()
+		peer.Close()
+	})
+	if _, ok := c.Stream().(transports.DirectWriter); !ok {
+		t.Fatal("an osnet stream is not a transports.DirectWriter")
+	}
+	small := []byte("small write")
+	if n, err := c.Write(small); err != nil || n != len(small) {
+		t.Fatalf("small write: %d %v", n, err)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: more than the socket takes while the peer does not read
+	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	n, err := c.Write(big)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n <= 0 || n >= len(big) {
+		t.Fatalf("write past what the socket takes: %d of %d, %v; want part of it and the deadline", n, len(big), err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	after := []byte("after the deadline")
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(after)
+		done <- err
+	}()
+	want := append(append(append([]byte(nil), small...), big...), after...)
+	got := make([]byte, len(want))
+	_ = peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the peer read other bytes than were written, or in another order")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("write after the deadline: %v", err)
+	}
+}

@@ -69,6 +69,7 @@ type stream struct {
 	peerEOF  bool // the peer ended its side and the handler kept ours open
 	closing  bool // Close asked, or the peer closed: flush, then shut
 	reading  bool
+	busy     bool  // a write is in progress: the writer's, or WriteDirect's
 	shut     bool  // the socket is closed; goroutines are ending
 	reason   error // why the stream ended; first one wins
 	reasoned bool
@@ -80,9 +81,24 @@ type stream struct {
 	hmu   sync.Mutex // serializes handler calls
 	h     transports.StreamHandler
 	ended bool // OnClosed was called
+
+	direct nowWriter // set when the connection can write without blocking
 }
 
-var _ transports.Stream = (*stream)(nil)
+// directHook, when set (by tests only), runs in WriteDirect between
+// taking the stream for a direct write and making it.
+var directHook func(*stream)
+
+// nowWriter is a connection that writes what the kernel takes of b at
+// once, on the caller's goroutine: a plain TCP socket.
+type nowWriter interface {
+	writeNow(b []byte) (int, error)
+}
+
+var (
+	_ transports.Stream       = (*stream)(nil)
+	_ transports.DirectWriter = (*stream)(nil)
+)
 
 func newStream(c Conn, o transports.StreamOptions) *stream {
 	s := &stream{
@@ -130,6 +146,54 @@ func (s *stream) Write(b []byte) error {
 	s.queue = append(s.queue, b)
 	nudge(s.wake)
 	return nil
+}
+
+// WriteDirect implements transports.DirectWriter: when nothing is queued
+// or being written, b goes to the kernel from the caller's goroutine, as
+// much of it as the socket's send buffer takes at once (it never waits),
+// and the rest is queued for the writer, ahead of anything queued
+// meanwhile; OnWritten reports only that rest. A stream over TLS (or a
+// Conn of NewStream's) queues all of b, as Write does. A write that fails
+// ends the stream, as the writer's do: OnClosed reports the error.
+func (s *stream) WriteDirect(b []byte) (int, error) {
+	s.mu.Lock()
+	if s.shut || s.closing || s.wantFin {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("write to %v: %w", s.conn.RemoteAddr(), transports.ErrClosed)
+	}
+	if len(b) == 0 {
+		s.mu.Unlock()
+		return 0, nil
+	}
+	if s.direct == nil || !s.started || s.busy || len(s.queue) > 0 {
+		s.queue = append(s.queue, b)
+		nudge(s.wake)
+		s.mu.Unlock()
+		return 0, nil
+	}
+	s.busy = true
+	s.mu.Unlock()
+	if directHook != nil {
+		directHook(s)
+	}
+	n, err := s.direct.writeNow(b)
+	s.mu.Lock()
+	s.busy = false
+	if err != nil || s.shut {
+		s.mu.Unlock()
+		if err != nil {
+			s.shutdown(fmt.Errorf("write: %w", err))
+		}
+		return n, nil // an Abort meanwhile dropped the rest
+	}
+	if n < len(b) {
+		s.queue = append(s.queue, nil)
+		copy(s.queue[1:], s.queue)
+		s.queue[0] = b[n:]
+	}
+	nudge(s.wake) // the writer waits while a direct write is in progress
+	s.mu.Unlock()
+	return n, nil
 }
 
 func (s *stream) SetReading(on bool) {
@@ -328,15 +392,26 @@ func (s *stream) writeLoop() {
 		case s.shut:
 			s.mu.Unlock()
 			return
+		case s.busy:
+			// WriteDirect is writing; it nudges once it is done.
+			s.mu.Unlock()
+			select {
+			case <-s.wake:
+			case <-s.done:
+			}
 		case len(s.queue) > 0:
 			b := s.queue[0]
 			s.queue[0] = nil
 			s.queue = s.queue[1:]
+			s.busy = true
 			s.mu.Unlock()
 			if _, err := s.conn.Write(b); err != nil {
 				s.shutdown(fmt.Errorf("write: %w", err))
 				return
 			}
+			s.mu.Lock()
+			s.busy = false
+			s.mu.Unlock()
 			s.emit(func(h transports.StreamHandler) { h.OnWritten(len(b)) })
 		case s.closing:
 			s.mu.Unlock()

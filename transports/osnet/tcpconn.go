@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"syscall"
 
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/internal/oserr"
@@ -14,7 +15,8 @@ import (
 type tcpConn struct {
 	tcp    *net.TCPConn
 	conn   net.Conn  // tcp, or the *tls.Conn over it
-	tls    *tls.Conn // nil without TLS
+	tls    *tls.Conn       // nil without TLS
+	raw    syscall.RawConn // the socket's descriptor, without TLS, where writable directly
 	local  netip.AddrPort
 	remote netip.AddrPort
 }
@@ -26,10 +28,20 @@ func newTCPStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *s
 		local:  tc.LocalAddr().(*net.TCPAddr).AddrPort(),
 		remote: tc.RemoteAddr().(*net.TCPAddr).AddrPort(),
 	}
+	s := newStream(c, o)
 	if tlc != nil {
 		c.conn, c.tls = tlc, tlc
+	} else if c.raw = rawTCP(tc); c.raw != nil {
+		s.direct = c
 	}
-	return newStream(c, o)
+	return s
+}
+
+// writeNow implements nowWriter: a plain TCP socket takes what fits in its
+// send buffer at once.
+func (c *tcpConn) writeNow(b []byte) (int, error) {
+	n, err := tryWrite(c.raw, b)
+	return n, oserr.Wrap(err)
 }
 
 func (c *tcpConn) Read(b []byte) (int, error) {
