@@ -265,8 +265,6 @@ func TestWriteDirectFailureEndsTheStream(t *testing.T) {
 	}
 }
 
-
-
 // A direct write the socket takes only in part has its rest queued ahead
 // of a write queued while it was being made: the bytes arrive in the order
 // the writes were accepted.

@@ -14,7 +14,7 @@ import (
 // TLS. Its errors carry the transports error matching the OS error.
 type tcpConn struct {
 	tcp    *net.TCPConn
-	conn   net.Conn  // tcp, or the *tls.Conn over it
+	conn   net.Conn        // tcp, or the *tls.Conn over it
 	tls    *tls.Conn       // nil without TLS
 	raw    syscall.RawConn // the socket's descriptor, without TLS, where writable directly
 	local  netip.AddrPort
