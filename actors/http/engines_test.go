@@ -186,33 +186,36 @@ func TestWholeResponsesDeclareTheirLength(t *testing.T) {
 	})
 }
 
-// An answer that comes after its request's 504 never answers the next
-// request on the connection, whatever the server reuses between requests:
-// it is refused, and the next request gets its own answer. (The handler
-// uses the first request's ReplyTo before the 504, so that the PID holds
-// on to the process it named: a PID never used goes to dead letters.)
-func TestALateAnswerNeverAnswersTheNextRequest(t *testing.T) {
+// An answer that names a request that is over, a second answer or one
+// that comes after the request's 504, never answers the next request on
+// the connection, whatever the server reuses between requests: it is
+// refused, and the next request gets its own answer. (The handler uses the
+// first request's ReplyTo before the 504, so that the PID holds on to the
+// process it named: a PID never used goes to dead letters.)
+func TestAnAnswerToARequestThatIsOverNeverAnswersTheNextOne(t *testing.T) {
 	type unknown struct{}
 	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
 		system, _ := newSystem(t)
 		probe := testkit.NewProbe(t, system)
-		var first *actor.PID // the ReplyTo of the request left unanswered
+		var first *actor.PID // the ReplyTo of the request that is over
 		handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 			switch m := ctx.Message().(type) {
 			case *httpmsg.Request:
-				if m.Path == "/first" {
+				switch m.Path {
+				case "/answered":
+					first = m.ReplyTo
+					ctx.Respond(&httpmsg.Response{Body: []byte("answered")})
+				case "/unanswered":
 					first = m.ReplyTo
 					ctx.Request(first, &unknown{}) // refused, not an answer
-					return
+				default:
+					ctx.Request(first, &httpmsg.Response{Body: []byte("again")})
+					ctx.Respond(&httpmsg.Response{Body: []byte("next")})
 				}
-				ctx.Request(first, &httpmsg.Response{Body: []byte("late")})
-				ctx.Respond(&httpmsg.Response{Body: []byte("second")})
 			case *messages.CommandFailed:
 				if _, ok := m.Cmd.(*httpmsg.Response); ok {
 					ctx.Send(probe.PID, m)
 				}
-			case *actor.DeadLetterResponse:
-				ctx.Send(probe.PID, m)
 			}
 		}))
 		stopActor(t, system, handler)
@@ -224,16 +227,21 @@ func TestALateAnswerNeverAnswersTheNextRequest(t *testing.T) {
 		conn := rawConn(t, addr)
 		br := bufio.NewReader(conn)
 		for range 3 {
-			io.WriteString(conn, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
-			if resps, _, err := readResponses(br, 1); err != nil || resps[0].StatusCode != 504 {
-				t.Fatalf("unanswered: %v %v", resps, err)
-			}
-			io.WriteString(conn, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
-			if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "second" {
-				t.Fatalf("the request after a late answer got %q (%v)", bodies, err)
-			}
-			if cf := testkit.Expect[*messages.CommandFailed](probe, 5*time.Second); !errors.Is(cf.Err, httpmsg.ErrNoResponse) {
-				t.Fatalf("late answer: %v", cf.Err)
+			for _, over := range []struct {
+				path   string
+				status int
+			}{{"/answered", 200}, {"/unanswered", 504}} {
+				fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", over.path)
+				if resps, _, err := readResponses(br, 1); err != nil || resps[0].StatusCode != over.status {
+					t.Fatalf("%s: %v %v", over.path, resps, err)
+				}
+				io.WriteString(conn, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+				if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "next" {
+					t.Fatalf("the request after an answer to %s got %q (%v)", over.path, bodies, err)
+				}
+				if cf := testkit.Expect[*messages.CommandFailed](probe, 5*time.Second); !errors.Is(cf.Err, httpmsg.ErrNoResponse) {
+					t.Fatalf("an answer to %s: %v", over.path, cf.Err)
+				}
 			}
 		}
 	})
@@ -286,46 +294,4 @@ func TestNetHTTPEngineRegistersOneReplyProcessPerConnection(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// A second answer to a request that was answered never answers the next
-// request on the connection: it is refused, and the next request gets its
-// own answer.
-func TestASecondAnswerNeverAnswersTheNextRequest(t *testing.T) {
-	forEngine(t, func(t *testing.T, engine httpactor.Engine) {
-		system, _ := newSystem(t)
-		probe := testkit.NewProbe(t, system)
-		var first *actor.PID // the ReplyTo of the request answered already
-		handler := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
-			switch m := ctx.Message().(type) {
-			case *httpmsg.Request:
-				if m.Path == "/first" {
-					first = m.ReplyTo
-					ctx.Respond(&httpmsg.Response{Body: []byte("first")})
-					return
-				}
-				ctx.Request(first, &httpmsg.Response{Body: []byte("again")})
-				ctx.Respond(&httpmsg.Response{Body: []byte("second")})
-			case *messages.CommandFailed:
-				if _, ok := m.Cmd.(*httpmsg.Response); ok {
-					ctx.Send(probe.PID, m)
-				}
-			}
-		}))
-		conn := serveOne(t, system, engine, handler)
-		br := bufio.NewReader(conn)
-		for range 3 {
-			io.WriteString(conn, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
-			if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "first" {
-				t.Fatalf("first: %q %v", bodies, err)
-			}
-			io.WriteString(conn, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
-			if _, bodies, err := readResponses(br, 1); err != nil || bodies[0] != "second" {
-				t.Fatalf("the request after a second answer got %q (%v)", bodies, err)
-			}
-			if cf := testkit.Expect[*messages.CommandFailed](probe, 5*time.Second); !errors.Is(cf.Err, httpmsg.ErrNoResponse) {
-				t.Fatalf("second answer: %v", cf.Err)
-			}
-		}
-	})
 }

@@ -35,37 +35,53 @@ func onConnStack(engine httpactor.Engine) bool {
 	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), frame)
 }
 
+// placeCounter is a HereProps route actor, on a system with a dispatch
+// pool, that counts the requests it handles on a goroutine serving a
+// connection of engine and elsewhere, panics on a path ending in /panic,
+// and answers the others with their path and body. started has a value
+// once it has started (again after a restart).
+type placeCounter struct {
+	pid                *actor.PID
+	inPlace, elsewhere atomic.Int64
+	started            chan struct{}
+}
+
+func newPlaceCounter(t *testing.T, system *actor.ActorSystem, engine httpactor.Engine) *placeCounter {
+	pool := dispatch.NewPool(dispatch.Options{})
+	t.Cleanup(pool.Close)
+	dispatch.Install(system, pool)
+	pc := &placeCounter{started: make(chan struct{}, 1)}
+	pc.pid = system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
+		switch req := ctx.Message().(type) {
+		case *actor.Started:
+			select {
+			case pc.started <- struct{}{}:
+			default:
+			}
+		case *httpmsg.Request:
+			if onConnStack(engine) {
+				pc.inPlace.Add(1)
+			} else {
+				pc.elsewhere.Add(1)
+			}
+			if strings.HasSuffix(req.Path, "/panic") {
+				panic("handler panics")
+			}
+			ctx.Respond(&httpmsg.Response{Body: fmt.Appendf(nil, "%s %s", req.Path, req.Body)})
+		}
+	})))
+	return pc
+}
+
 // On the net/http engine, a route actor spawned with dispatch.HereProps is
 // run by net/http's goroutine for the connection, with no hand-off to
 // another thread and back; a panic is the actor's supervisor's business,
 // and a stopped actor's route answers 503.
 func TestNetHTTPEngineRunsHerePropsActorsOnTheConnectionsGoroutine(t *testing.T) {
 	system, _ := newSystem(t)
-	pool := dispatch.NewPool(dispatch.Options{})
-	t.Cleanup(pool.Close)
-	dispatch.Install(system, pool)
-	var inPlace, elsewhere atomic.Int64
-	started := make(chan struct{}, 1)
-	here := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
-		switch req := ctx.Message().(type) {
-		case *actor.Started: // again after the restart
-			select {
-			case started <- struct{}{}:
-			default:
-			}
-		case *httpmsg.Request:
-			if onConnStack(httpactor.EngineNetHTTP) {
-				inPlace.Add(1)
-			} else {
-				elsewhere.Add(1)
-			}
-			if req.Path == "/panic" {
-				panic("handler panics")
-			}
-			ctx.Respond(&httpmsg.Response{Body: fmt.Appendf(nil, "%s %s", req.Path, req.Body)})
-		}
-	})))
-	<-started
+	pc := newPlaceCounter(t, system, httpactor.EngineNetHTTP)
+	here := pc.pid
+	<-pc.started
 	_, addr := startServer(t, system, httpactor.Options{
 		HandlerTimeout: 300 * time.Millisecond,
 		Routes:         []httpactor.Route{{Pattern: "/", Actor: here}},
@@ -79,8 +95,8 @@ func TestNetHTTPEngineRunsHerePropsActorsOnTheConnectionsGoroutine(t *testing.T)
 			t.Fatalf("request %d: %v %q %v, want %q", i, resps, bodies, err, want)
 		}
 	}
-	if inPlace.Load() != 20 {
-		t.Fatalf("%d of 20 requests ran on the connection's goroutine, %d elsewhere", inPlace.Load(), elsewhere.Load())
+	if pc.inPlace.Load() != 20 {
+		t.Fatalf("%d of 20 requests ran on the connection's goroutine, %d elsewhere", pc.inPlace.Load(), pc.elsewhere.Load())
 	}
 	io.WriteString(conn, "GET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
 	resps, bodies, err := readResponses(br, 2)
@@ -105,25 +121,8 @@ func TestEventLoopEngineRunsHerePropsActorsOnTheLoop(t *testing.T) {
 		t.Skip("no event loops on this system")
 	}
 	system, _ := newSystem(t)
-	pool := dispatch.NewPool(dispatch.Options{})
-	t.Cleanup(pool.Close)
-	dispatch.Install(system, pool)
-	var onLoop, elsewhere atomic.Int64
-	here := system.Root.Spawn(dispatch.HereProps(system, actor.PropsFromFunc(func(ctx actor.Context) {
-		req, ok := ctx.Message().(*httpmsg.Request)
-		if !ok {
-			return
-		}
-		if onLoopStack() {
-			onLoop.Add(1)
-		} else {
-			elsewhere.Add(1)
-		}
-		if req.Path == "/here/panic" {
-			panic("handler panics")
-		}
-		ctx.Respond(&httpmsg.Response{Body: fmt.Appendf(nil, "%s %s", req.Path, req.Body)})
-	})))
+	pc := newPlaceCounter(t, system, httpactor.EngineEventLoop)
+	here := pc.pid
 	slow := system.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
 		if req, ok := ctx.Message().(*httpmsg.Request); ok {
 			to := req.ReplyTo
@@ -164,8 +163,8 @@ func TestEventLoopEngineRunsHerePropsActorsOnTheLoop(t *testing.T) {
 			t.Fatalf("response %d: %d %q, want %q", i, resps[i].StatusCode, bodies[i], want[i])
 		}
 	}
-	if onLoop.Load() == 0 {
-		t.Fatalf("the HereProps actor never ran on the event loop (%d times elsewhere)", elsewhere.Load())
+	if pc.inPlace.Load() == 0 {
+		t.Fatalf("the HereProps actor never ran on the event loop (%d times elsewhere)", pc.elsewhere.Load())
 	}
 
 	// A panic restarts the actor (protoactor's default strategy); the

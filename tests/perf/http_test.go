@@ -69,16 +69,22 @@ func netconnHTTPServer() (*echoServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return serveHello(ln, tl.Addr()), nil
+}
+
+// serveHello serves the hello handler with a plain net/http server on ln,
+// bound to addr.
+func serveHello(ln net.Listener, addr netip.AddrPort) *echoServer {
 	srv := &nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
 		_, _ = w.Write(helloBody)
 	})}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	return &echoServer{
-		addr:  tl.Addr(),
+		addr:  addr,
 		conns: func() int { return -1 },
 		stop:  func() { _ = srv.Close(); <-done },
-	}, nil
+	}
 }
 
 // httpSuffix tells the HTTP actor sides from the echo sides of the same
@@ -92,16 +98,7 @@ func plainHTTPServer() (*echoServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &nethttp.Server{Handler: nethttp.HandlerFunc(func(w nethttp.ResponseWriter, _ *nethttp.Request) {
-		_, _ = w.Write(helloBody)
-	})}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	return &echoServer{
-		addr:  ln.Addr().(*net.TCPAddr).AddrPort(),
-		conns: func() int { return -1 },
-		stop:  func() { _ = srv.Close(); <-done },
-	}, nil
+	return serveHello(ln, ln.Addr().(*net.TCPAddr).AddrPort()), nil
 }
 
 // actorHTTPServer is microstack's HTTP server actor with one hello actor as
