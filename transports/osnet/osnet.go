@@ -4,8 +4,12 @@
 //
 // This is the portable backend: every started socket owns one reader
 // goroutine and (for streams) one writer goroutine, both ended by Close or
-// Abort before OnClosed is reported. An event-loop backend with a few
-// goroutines for all sockets can later sit behind the same interfaces.
+// Abort before OnClosed is reported; transports/evloop is the event-loop
+// backend with a few goroutines for all sockets. A plain TCP stream is also
+// a transports.DirectWriter on Unix: with nothing queued, WriteDirect hands
+// the bytes to the kernel from the caller's goroutine (what the send buffer
+// takes at once; the writer goroutine sends the rest), which spares a
+// blocking caller such as transports/netconn two thread wake-ups per write.
 //
 // NewStream drives any blocking connection (a Conn, such as one through a
 // proxy) with the same two goroutines and the same stream contract.
