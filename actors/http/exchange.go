@@ -79,7 +79,7 @@ type exchange struct {
 	self    *actor.PID // the request's: id with the request's number
 
 	mu        sync.Mutex
-	over      bool // the writer is done; the process is removed
+	over      bool // no request in progress: commands are refused
 	state     exchangeState
 	queued    int          // bytes of WriteBody queued and not yet written
 	pending   int          // WriteBody parts queued and not yet written

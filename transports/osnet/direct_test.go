@@ -272,7 +272,7 @@ func TestWriteDirectRestGoesAheadOfWritesQueuedMeanwhile(t *testing.T) {
 	s, h, peer := dialPeer(t, transports.StreamOptions{SendBuffer: 16 << 10}, nil, nil)
 	big := bytes.Repeat([]byte("a"), 1<<20) // more than the socket takes while the peer does not read
 	second := []byte("second")
-	directHook = func(hs *stream) {
+	hook := func(hs *stream) {
 		if hs != s {
 			return
 		}
@@ -281,9 +281,10 @@ func TestWriteDirectRestGoesAheadOfWritesQueuedMeanwhile(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	defer func() { directHook = nil }()
+	directHook.Store(&hook)
+	defer directHook.Store(nil)
 	n, err := s.(transports.DirectWriter).WriteDirect(big)
-	directHook = nil
+	directHook.Store(nil)
 	if err != nil || n == 0 || n == len(big) {
 		t.Fatalf("took %d of %d (%v): want a part", n, len(big), err)
 	}

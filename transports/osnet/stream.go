@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/microstack-go/microstack/transports"
 )
@@ -87,7 +88,7 @@ type stream struct {
 
 // directHook, when set (by tests only), runs in WriteDirect between
 // taking the stream for a direct write and making it.
-var directHook func(*stream)
+var directHook atomic.Pointer[func(*stream)]
 
 // nowWriter is a connection that writes what the kernel takes of b at
 // once, on the caller's goroutine: a plain TCP socket.
@@ -173,8 +174,8 @@ func (s *stream) WriteDirect(b []byte) (int, error) {
 	}
 	s.busy = true
 	s.mu.Unlock()
-	if directHook != nil {
-		directHook(s)
+	if h := directHook.Load(); h != nil {
+		(*h)(s)
 	}
 	n, err := s.direct.writeNow(b)
 	s.mu.Lock()
