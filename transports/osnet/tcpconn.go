@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
-	"syscall"
 
 	"github.com/microstack-go/microstack/transports"
 	"github.com/microstack-go/microstack/transports/internal/oserr"
@@ -14,9 +13,9 @@ import (
 // TLS. Its errors carry the transports error matching the OS error.
 type tcpConn struct {
 	tcp    *net.TCPConn
-	conn   net.Conn        // tcp, or the *tls.Conn over it
-	tls    *tls.Conn       // nil without TLS
-	raw    syscall.RawConn // the socket's descriptor, without TLS, where writable directly
+	conn   net.Conn   // tcp, or the *tls.Conn over it
+	tls    *tls.Conn  // nil without TLS
+	raw    *rawWriter // writes without waiting, without TLS, where the platform can
 	local  netip.AddrPort
 	remote netip.AddrPort
 }
@@ -31,7 +30,7 @@ func newTCPStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *s
 	s := newStream(c, o)
 	if tlc != nil {
 		c.conn, c.tls = tlc, tlc
-	} else if c.raw = rawTCP(tc); c.raw != nil {
+	} else if c.raw = newRawWriter(tc); c.raw != nil {
 		s.direct = c
 	}
 	return s
@@ -40,7 +39,7 @@ func newTCPStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *s
 // writeNow implements nowWriter: a plain TCP socket takes what fits in its
 // send buffer at once.
 func (c *tcpConn) writeNow(b []byte) (int, error) {
-	n, err := tryWrite(c.raw, b)
+	n, err := c.raw.tryWrite(b)
 	return n, oserr.Wrap(err)
 }
 

@@ -2,14 +2,14 @@
 
 package osnet
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-// rawTCP returns nil: streams write from their writer goroutine only on
-// this platform.
-func rawTCP(*net.TCPConn) syscall.RawConn { return nil }
+// rawWriter is not had on this platform: streams write from their writer
+// goroutine only.
+type rawWriter struct{}
 
-// tryWrite is not called where rawTCP returns nil.
-func tryWrite(syscall.RawConn, []byte) (int, error) { return 0, syscall.EINVAL }
+// newRawWriter returns nil.
+func newRawWriter(*net.TCPConn) *rawWriter { return nil }
+
+// tryWrite is never called: newRawWriter gives no rawWriter.
+func (*rawWriter) tryWrite([]byte) (int, error) { return 0, nil }
