@@ -44,9 +44,15 @@ type Conn struct {
 	rdl, wdl  deadline
 }
 
+// deadline is a Read or Write deadline. Its timer is armed only while a
+// call waits (a server sets deadlines several times per request, and most
+// calls never wait: the bytes are there, or the socket takes them), and
+// re-armed when the deadline moves while one waits.
 type deadline struct {
-	at    time.Time
-	timer *time.Timer
+	at      time.Time
+	timer   *time.Timer
+	armed   time.Time // what the timer is set for; zero when it is not
+	waiting int       // calls waiting under this deadline
 }
 
 // New starts s and returns it as a net.Conn. readBuffer bounds the bytes
@@ -144,7 +150,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if c.rdl.expired() {
 			return 0, os.ErrDeadlineExceeded
 		}
-		c.cond.Wait()
+		c.rdl.wait(c.cond)
 	}
 }
 
@@ -197,7 +203,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		case c.wdl.expired():
 			return c.progress(start), os.ErrDeadlineExceeded
 		}
-		c.cond.Wait()
+		c.wdl.wait(c.cond)
 	}
 	return len(p), nil
 }
@@ -268,29 +274,52 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// set arms the deadline. Its timer is made once and reset after that (a
-// server sets a deadline for every request and every write); a waiter
-// woken by a stale firing finds the deadline not expired and waits on.
+// set sets the deadline (with the Conn's lock held); calls waiting under
+// it are woken at the new time, or at once if it has passed.
 func (d *deadline) set(t time.Time, cond *sync.Cond) {
-	d.stop()
 	d.at = t
-	if t.IsZero() {
+	if d.waiting > 0 {
+		d.arm(cond)
+	}
+}
+
+// wait waits on cond (with its lock held) under the deadline, its timer
+// armed for it.
+func (d *deadline) wait(cond *sync.Cond) {
+	d.waiting++
+	d.arm(cond)
+	cond.Wait()
+	d.waiting--
+}
+
+// arm makes the timer fire at the deadline, once; a waiter woken by a
+// stale firing finds the deadline not expired and waits on.
+func (d *deadline) arm(cond *sync.Cond) {
+	if d.at.Equal(d.armed) {
 		return
 	}
-	switch wait := time.Until(t); {
-	case wait <= 0:
+	d.stop()
+	if d.at.IsZero() {
+		return
+	}
+	wait := time.Until(d.at)
+	if wait <= 0 {
 		cond.Broadcast()
-	case d.timer == nil:
+		return
+	}
+	d.armed = d.at
+	if d.timer == nil {
 		d.timer = time.AfterFunc(wait, cond.Broadcast)
-	default:
+	} else {
 		d.timer.Reset(wait)
 	}
 }
 
 func (d *deadline) stop() {
-	if d.timer != nil {
+	if d.timer != nil && !d.armed.IsZero() {
 		d.timer.Stop()
 	}
+	d.armed = time.Time{}
 }
 
 func (d *deadline) expired() bool { return !d.at.IsZero() && !time.Now().Before(d.at) }

@@ -286,3 +286,44 @@ func TestWriteWaitsForWhatTheSocketCannotTakeAtOnce(t *testing.T) {
 		t.Fatalf("write after the deadline: %v", err)
 	}
 }
+
+// A deadline moved while a call waits under it wakes the call at the new
+// time: earlier, or at once when it has passed (how net/http aborts its
+// background read). A Write waiting for the socket is woken the same way.
+func TestADeadlineMovedWhileACallWaitsWakesIt(t *testing.T) {
+	_, c, peer := dialPair(t)
+	t.Cleanup(func() {
+		c.Close()
+		peer.Close()
+	})
+	buf := make([]byte, 10)
+	for _, move := range []time.Duration{50 * time.Millisecond, -time.Second} {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			c.SetReadDeadline(time.Now().Add(move))
+		}()
+		start := time.Now()
+		if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read under a deadline moved by %v: %v", move, err)
+		}
+		if waited := time.Since(start); waited > 10*time.Second {
+			t.Fatalf("read under a deadline moved by %v returned after %v", move, waited)
+		}
+	}
+	c.SetReadDeadline(time.Time{})
+
+	c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		c.SetWriteDeadline(time.Now().Add(-time.Second))
+	}()
+	big := bytes.Repeat([]byte("x"), 64<<20) // more than the socket takes while the peer does not read
+	start := time.Now()
+	if n, err := c.Write(big); !errors.Is(err, os.ErrDeadlineExceeded) || n >= len(big) {
+		t.Fatalf("write under a deadline moved into the past: %d of %d, %v", n, len(big), err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("write under a deadline moved into the past returned after %v", waited)
+	}
+}
