@@ -28,7 +28,9 @@
 //     A handler actor spawned with dispatch.HereProps (runtime/dispatch) is
 //     run by net/http's goroutine for the connection whenever it is idle,
 //     with no hand-off to another thread and back, also under a supervisor
-//     and after it restarts the actor;
+//     and after it restarts the actor. Such a handler should answer without
+//     blocking, as on the event-loop engine: HandlerTimeout counts from the
+//     end of its run, and while it runs its other messages wait;
 //   - a plain nethttp.Handler, mounted as under nethttp.Server;
 //   - a folder of static files, served through an os.Root;
 //   - a WebSocket upgrade, each socket an actor.
