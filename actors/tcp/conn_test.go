@@ -206,14 +206,15 @@ func TestClientConnectionHasADispatchMailbox(t *testing.T) {
 // Once it has stopped, what the connection sends it goes to dead letters.
 //
 // The handler writes each message on reading the echo of the one before,
-// so that the connection is idle when the next echo comes. (A write from
-// elsewhere may be handled while its echo is read: a stream that writes
-// directly, as both do, can see the echo before the write's handling ends,
-// and then the read waits for the connection and is run by the pool. Only
-// the first read can meet that here.)
+// and the echo comes 3 ms after the write, so that the connection is idle
+// when it comes. (A read that comes while the connection is still busy,
+// with the write that caused it, say, waits for it and is run by the pool:
+// a stream that writes directly, as both do, can see a loopback echo
+// before the write's handling ends. Only the first read, written from the
+// test's probe, is allowed that here.)
 func TestClientRunsAHereHandlerInPlace(t *testing.T) {
 	onBothBackends(t, func(t *testing.T, e *env) {
-		addr := e.echo(netip.AddrPortFrom(lo4, 0))
+		addr := slowEcho(t, 3*time.Millisecond)
 		type read struct {
 			data    string
 			inPlace bool
