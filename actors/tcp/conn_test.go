@@ -407,7 +407,7 @@ func TestAcceptedConnectionRunsAHereHandlerInPlace(t *testing.T) {
 // then takes, is looked up again: the new one is run in place.
 func TestANewHereHandlerUnderAStoppedOnesNameIsRunInPlace(t *testing.T) {
 	e := newEnv(t, evloop.New(evloop.Options{}))
-	addr := e.echo(netip.AddrPortFrom(lo4, 0))
+	addr := slowEcho(t, 3*time.Millisecond) // the connection is idle when an echo comes
 	type read struct {
 		gen     int
 		inPlace bool

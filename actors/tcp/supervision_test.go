@@ -241,7 +241,7 @@ func TestThousandsOfFailedAttemptsKeepMemoryFlat(t *testing.T) {
 // name, which the connection looks up anew.
 func TestARestartedHereHandlerIsRunInPlaceAgain(t *testing.T) {
 	e := newEnv(t, evloop.New(evloop.Options{}))
-	addr := e.echo(netip.AddrPortFrom(lo4, 0))
+	addr := slowEcho(t, 3*time.Millisecond) // the connection and handler are idle when an echo comes
 	type read struct {
 		data    string
 		inPlace bool
