@@ -21,9 +21,6 @@ import (
 	"github.com/microstack-go/microstack/transports/evloop"
 )
 
-// onLoopStack reports whether the calling goroutine is an event loop's.
-func onLoopStack() bool { return onConnStack(httpactor.EngineEventLoop) }
-
 // onConnStack reports whether the calling goroutine is one that serves a
 // connection of engine: an event loop's, or net/http's for the connection.
 func onConnStack(engine httpactor.Engine) bool {
