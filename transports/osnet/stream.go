@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/microstack-go/microstack/transports"
+	"github.com/microstack-go/microstack/transports/internal/oserr"
 )
 
 // Conn is the blocking connection a stream made by NewStream runs over: a
@@ -83,18 +84,12 @@ type stream struct {
 	h     transports.StreamHandler
 	ended bool // OnClosed was called
 
-	direct nowWriter // set when the connection can write without blocking
+	raw *rawWriter // a plain TCP socket's: WriteDirect writes through it
 }
 
 // directHook, when set (by tests only), runs in WriteDirect between
 // taking the stream for a direct write and making it.
 var directHook atomic.Pointer[func(*stream)]
-
-// nowWriter is a connection that writes what the kernel takes of b at
-// once, on the caller's goroutine: a plain TCP socket.
-type nowWriter interface {
-	writeNow(b []byte) (int, error)
-}
 
 var (
 	_ transports.Stream       = (*stream)(nil)
@@ -166,7 +161,7 @@ func (s *stream) WriteDirect(b []byte) (int, error) {
 		s.mu.Unlock()
 		return 0, nil
 	}
-	if s.direct == nil || !s.started || s.busy || len(s.queue) > 0 {
+	if s.raw == nil || !s.started || s.busy || len(s.queue) > 0 {
 		s.queue = append(s.queue, b)
 		nudge(s.wake)
 		s.mu.Unlock()
@@ -177,7 +172,8 @@ func (s *stream) WriteDirect(b []byte) (int, error) {
 	if h := directHook.Load(); h != nil {
 		(*h)(s)
 	}
-	n, err := s.direct.writeNow(b)
+	n, err := s.raw.tryWrite(b)
+	err = oserr.Wrap(err)
 	s.mu.Lock()
 	s.busy = false
 	if err != nil || s.shut {

@@ -13,9 +13,8 @@ import (
 // TLS. Its errors carry the transports error matching the OS error.
 type tcpConn struct {
 	tcp    *net.TCPConn
-	conn   net.Conn   // tcp, or the *tls.Conn over it
-	tls    *tls.Conn  // nil without TLS
-	raw    *rawWriter // writes without waiting, without TLS, where the platform can
+	conn   net.Conn  // tcp, or the *tls.Conn over it
+	tls    *tls.Conn // nil without TLS
 	local  netip.AddrPort
 	remote netip.AddrPort
 }
@@ -30,17 +29,12 @@ func newTCPStream(tc *net.TCPConn, tlc *tls.Conn, o transports.StreamOptions) *s
 	s := newStream(c, o)
 	if tlc != nil {
 		c.conn, c.tls = tlc, tlc
-	} else if c.raw = newRawWriter(tc); c.raw != nil {
-		s.direct = c
+	} else {
+		// A plain socket takes what fits in its send buffer from the
+		// writer's goroutine (nil where the platform cannot).
+		s.raw = newRawWriter(tc)
 	}
 	return s
-}
-
-// writeNow implements nowWriter: a plain TCP socket takes what fits in its
-// send buffer at once.
-func (c *tcpConn) writeNow(b []byte) (int, error) {
-	n, err := c.raw.tryWrite(b)
-	return n, oserr.Wrap(err)
 }
 
 func (c *tcpConn) Read(b []byte) (int, error) {
