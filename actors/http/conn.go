@@ -190,12 +190,13 @@ func (c *conn) verdict() error {
 // of them) costs no goroutine, no pipe and no thread hand-off per read.
 type framing struct {
 	maxHeader int
-	piped     bool // on its goroutine: feed writes to pw (the feeder's field)
-	// The feeder's state while not piped.
+	// The feeder's state while the check runs in the reads.
 	pending []byte // the start of a head whose blank line has not come
 	skip    int64  // body bytes still to pass
 	hr      headReader
 
+	// Set (under mu, by the feeder) once the check runs on its goroutine:
+	// feed then writes to pw.
 	pw   *io.PipeWriter
 	pr   *io.PipeReader
 	done chan struct{} // closed when the goroutine ends
@@ -226,7 +227,7 @@ func newFraming(maxHeader int) *framing {
 // the call only. On the goroutine it returns once the check has taken b,
 // or at once after the check ended.
 func (f *framing) feed(b []byte) {
-	if f.piped {
+	if f.pw != nil { // the feeder's own field
 		_, _ = f.pw.Write(b)
 		return
 	}
@@ -322,7 +323,6 @@ func (f *framing) pipe(hdr textproto.MIMEHeader, rest []byte) {
 	}
 	f.pr, f.pw = io.Pipe()
 	f.done = make(chan struct{})
-	f.piped = true
 	f.mu.Unlock()
 	f.pending = nil
 	go f.run(hdr)

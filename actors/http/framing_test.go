@@ -31,7 +31,7 @@ func runFraming(data []byte, splits []int, piped bool) checked {
 		clear(piece) // feed must not keep what it was given
 		prev = at
 	}
-	if f.piped {
+	if f.pw != nil {
 		_ = f.pw.Close() // the check reads to the end, then ends
 		<-f.done
 	}
@@ -136,11 +136,11 @@ func TestFramingCheckRunsInTheReadsUntilAChunkedBody(t *testing.T) {
 	defer f.stop()
 	f.feed([]byte("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\nHo"))
 	f.feed([]byte("st: x\r\n\r\n"))
-	if f.piped || f.verdict(2) != nil {
-		t.Fatalf("piped %v after two requests without chunked bodies, verdict %v", f.piped, f.verdict(2))
+	if f.pw != nil || f.verdict(2) != nil {
+		t.Fatalf("piped %v after two requests without chunked bodies, verdict %v", f.pw != nil, f.verdict(2))
 	}
 	f.feed([]byte("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-	if !f.piped {
+	if f.pw == nil {
 		t.Fatal("a chunked body did not move the check to its goroutine")
 	}
 	if err := f.verdict(4); err != nil {
