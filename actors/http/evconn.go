@@ -178,11 +178,24 @@ func (c *evConn) register() {
 // replyPID sets pid, a new request's, to the reply process's with the
 // request's number (with mu held), and returns it.
 func (c *evConn) replyPID(pid *actor.PID) *actor.PID {
-	c.replyReq++
-	if c.replyReq == 0 { // wrapped: 0 is a PID's without a number
-		c.replyReq = 1
+	c.replyReq = nextRequest(c.replyReq)
+	return requestPID(pid, c.reply, c.replyReq)
+}
+
+// nextRequest is the number of the request after number n; 0, the
+// RequestId of a PID that names no request, is skipped when it wraps.
+func nextRequest(n uint32) uint32 {
+	if n++; n == 0 {
+		n = 1
 	}
-	pid.Address, pid.Id, pid.RequestId = c.reply.Address, c.reply.Id, c.replyReq
+	return n
+}
+
+// requestPID sets pid to the PID of request number n of the reply process
+// registered as reg, and returns it. Both engines give each request such a
+// PID, and refuse a command that names another request.
+func requestPID(pid, reg *actor.PID, n uint32) *actor.PID {
+	pid.Address, pid.Id, pid.RequestId = reg.Address, reg.Id, n
 	return pid
 }
 

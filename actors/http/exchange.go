@@ -140,10 +140,7 @@ func (sh *shared) startExchange(c *conn, req *httpmsg.Request, handler *actor.PI
 	}
 	x.mu.Lock()
 	x.handler, x.over, x.state = handler, false, awaiting
-	x.self = &actor.PID{Address: x.id.Address, Id: x.id.Id, RequestId: x.self.GetRequestId() + 1}
-	if x.self.RequestId == 0 { // wrapped: 0 is a PID's without a number
-		x.self.RequestId = 1
-	}
+	x.self = requestPID(new(actor.PID), x.id, nextRequest(x.self.GetRequestId()))
 	x.mu.Unlock()
 	req.ReplyTo = x.self
 	// Not under mu: a dead handler's dead letter answers at once, here.

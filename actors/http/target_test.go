@@ -23,3 +23,13 @@ func FuzzParseTarget(f *testing.F) {
 		}
 	})
 }
+
+// Request numbers never wrap to 0, the RequestId of a PID that names no
+// request (one a handler built from the address and name alone).
+func TestRequestNumbersSkipZero(t *testing.T) {
+	for _, c := range []struct{ n, next uint32 }{{0, 1}, {1, 2}, {1<<32 - 2, 1<<32 - 1}, {1<<32 - 1, 1}} {
+		if got := nextRequest(c.n); got != c.next {
+			t.Fatalf("nextRequest(%d) = %d, want %d", c.n, got, c.next)
+		}
+	}
+}
