@@ -239,18 +239,8 @@ func init() {
 		os.Exit(1)
 	}
 	fmt.Println(ln.Addr())
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	// Its goroutines end with the process.
+	serveEcho(ln, 0, new(sync.WaitGroup), func(net.Conn) {})
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	os.Exit(0)
 }

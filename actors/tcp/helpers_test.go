@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -65,6 +66,28 @@ func slowEcho(t *testing.T, delay time.Duration) netip.AddrPort {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
+	serveEcho(ln, delay, &wg, func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// serveEcho accepts from ln until it closes, and echoes on a goroutine per
+// connection (each counted in wg, each connection given to keep) what the
+// connection reads: delay after reading it, or at once through io.Copy
+// (which splices socket to socket) when delay is zero.
+func serveEcho(ln net.Listener, delay time.Duration, wg *sync.WaitGroup, keep func(net.Conn)) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -73,12 +96,15 @@ func slowEcho(t *testing.T, delay time.Duration) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
+			keep(c)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer c.Close()
+				if delay == 0 {
+					_, _ = io.Copy(c, c)
+					return
+				}
 				buf := make([]byte, 4096)
 				for {
 					n, err := c.Read(buf)
@@ -95,16 +121,6 @@ func slowEcho(t *testing.T, delay time.Duration) netip.AddrPort {
 			}()
 		}
 	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
 // statsUntil asks conn for its stats from p until cond holds for them.
