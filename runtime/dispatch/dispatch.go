@@ -175,11 +175,11 @@ func Props(system *actor.ActorSystem, props *actor.Props) *actor.Props {
 
 // HereProps is Props with a Mailbox as well: the actor runs on the pool,
 // and FindHere (and Here, which keeps what it found) finds its mailbox,
-// so that a caller on an event loop (the HTTP server's event-loop engine,
-// a TCP connection) may run it in place with PostHere while it is idle,
-// saving a hand-off between threads per message. Use it for actors that never block: one that sleeps or waits
-// holds up every connection of the loop that runs it. It changes props in
-// place.
+// so that a caller on an event loop (the HTTP server's engines, a TCP
+// connection) may run it in place with PostHere while it is idle, saving a
+// hand-off between threads per message. Use it for actors that never
+// block: one that sleeps or waits holds up every connection of the loop
+// that runs it. It changes props in place.
 //
 // The actor gets its Mailbox however the props are spawned: a supervisor
 // that tracks its children (package inspect) spawns a copy of the props
