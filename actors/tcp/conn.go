@@ -161,7 +161,7 @@ type rare struct {
 	regTimer clock.Timer
 	// An accepted connection's (a client's is in clientSide). Looking its
 	// handler actor up makes an accepted connection with a handler actor
-	// allocate its rare part (96 B) and the lookup's answer (48 B) at its
+	// allocate its rare part (96 B) and the lookup's answer (32 B) at its
 	// first message: small beside the handler actor it has, and nothing
 	// for connections run by a behaviour (EchoSpec's, the idle figures').
 	here dispatch.Here
