@@ -46,6 +46,9 @@ func init() {
 	serverSides["actor-evloop-2loops"+httpSuffix] = func() (*echoServer, error) {
 		return actorHTTPServer(httpactor.EngineEventLoop, evloop.New(evloop.Options{Loops: 2}))
 	}
+	serverSides["actor-evloop-nocoalesce"+httpSuffix] = func() (*echoServer, error) {
+		return actorHTTPServer(httpactor.EngineEventLoop, evloop.New(evloop.Options{Coalesce: -1}))
+	}
 	serverSides["actor-nethttp"+httpSuffix] = func() (*echoServer, error) {
 		return actorHTTPServer(httpactor.EngineNetHTTP, osnet.New(osnet.Options{}))
 	}
@@ -150,6 +153,8 @@ type httpSample struct {
 	requests int64
 	elapsed  time.Duration
 	ticks    int64
+	wrk      time.Duration // wrk's own CPU time (user+system)
+	idle     float64       // the machine's idle share over the run, 0..1
 }
 
 var (
@@ -164,9 +169,18 @@ func runWrk(srv *child, url string, args []string) (httpSample, error) {
 	if err != nil {
 		return httpSample{}, err
 	}
-	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
+	i0, err := machineIdle()
+	if err != nil {
+		return httpSample{}, err
+	}
+	cmd := exec.Command("wrk", append(args, url)...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return httpSample{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	i1, err := machineIdle()
+	if err != nil {
+		return httpSample{}, err
 	}
 	srv.send("stat")
 	t1, err := srv.expect("stat", 10*time.Second)
@@ -187,7 +201,48 @@ func runWrk(srv *child, url string, args []string) (httpSample, error) {
 	}
 	a, _ := strconv.ParseInt(t0, 10, 64)
 	z, _ := strconv.ParseInt(t1, 10, 64)
-	return httpSample{requests: n, elapsed: el, ticks: z - a}, nil
+	return httpSample{requests: n, elapsed: el, ticks: z - a,
+		wrk:  cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
+		idle: i1.share(i0)}, nil
+}
+
+// cpuTimes is the machine's idle and total jiffies from /proc/stat.
+type cpuTimes struct{ idle, total int64 }
+
+// share is the idle share of the time between since and t.
+func (t cpuTimes) share(since cpuTimes) float64 {
+	if t.total == since.total {
+		return 0
+	}
+	return float64(t.idle-since.idle) / float64(t.total-since.total)
+}
+
+// machineIdle reads the first line of /proc/stat: the whole machine's
+// time, of which idle and iowait count as idle.
+func machineIdle() (cpuTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return cpuTimes{}, fmt.Errorf("/proc/stat not understood: %q", line)
+	}
+	var t cpuTimes
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return cpuTimes{}, fmt.Errorf("/proc/stat not understood: %q", line)
+		}
+		if i < 8 { // user nice system idle iowait irq softirq steal; guest is in user
+			t.total += n
+		}
+		if i == 3 || i == 4 {
+			t.idle += n
+		}
+	}
+	return t, nil
 }
 
 // runHTTP measures every side rounds times with wrk, alternating (the
@@ -227,23 +282,29 @@ func runHTTP(sides []string, rounds int, wrk string, w io.Writer) error {
 			got[sides[k]] = append(got[sides[k]], s)
 		}
 	}
-	sum := func(ss []httpSample) (rate, cpu float64) {
+	sum := func(ss []httpSample) (rate, cpu, gen, idle float64) {
 		var n, ticks int64
-		var el time.Duration
+		var el, wrk time.Duration
 		for _, s := range ss {
 			n += s.requests
 			ticks += s.ticks
 			el += s.elapsed
+			wrk += s.wrk
+			idle += s.idle / float64(len(ss))
 		}
-		return float64(n) / el.Seconds(), float64(time.Duration(ticks)*tick) / float64(time.Microsecond) / float64(n)
+		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(n) }
+		return float64(n) / el.Seconds(), us(time.Duration(ticks) * tick), us(wrk), idle
 	}
+	// The load generator shares the machine: with no core idle, requests/s
+	// is the cores over the CPU per request of server and wrk together, so
+	// wrk's own CPU per request is printed beside the server's.
 	base := sides[0]
-	br, bc := sum(got[base])
+	br, bc, bg, bi := sum(got[base])
 	fmt.Fprintf(w, "# http-hello: wrk %s, %d rounds per side, alternating; ratios are side/%s\n", wrk, rounds, base)
-	fmt.Fprintf(w, "# http-hello %s: %.0f req/s, %.2f µs server CPU/req\n", base, br, bc)
+	fmt.Fprintf(w, "# http-hello %s: %.0f req/s, %.2f µs server CPU/req, %.2f µs wrk CPU/req, machine %.0f%% idle\n", base, br, bc, bg, 100*bi)
 	for _, side := range sides[1:] {
-		r, c := sum(got[side])
-		fmt.Fprintf(w, "# http-hello %s: %.0f req/s, %.2f µs server CPU/req; rounds:", side, r, c)
+		r, c, g, i := sum(got[side])
+		fmt.Fprintf(w, "# http-hello %s: %.0f req/s, %.2f µs server CPU/req, %.2f µs wrk CPU/req, machine %.0f%% idle; rounds:", side, r, c, g, 100*i)
 		for i, s := range got[side] {
 			b := got[base][i]
 			fmt.Fprintf(w, " %.2f/%.2f", (float64(s.requests)/s.elapsed.Seconds())/(float64(b.requests)/b.elapsed.Seconds()),
