@@ -195,7 +195,7 @@ func (l *loop) wakeLocked(urgent bool) {
 		return
 	}
 	// EAGAIN means the counter is full: the loop is being woken anyway.
-	_, _ = unix.Write(l.efd, one[:])
+	_, _ = rawWrite(l.efd, one[:])
 }
 
 // register adds fd to the epoll set for p; loop goroutine only.
@@ -265,7 +265,7 @@ func (l *loop) run() {
 			ev := l.events[i]
 			if ev.Fd == wakeSlot {
 				var b [8]byte
-				_, _ = unix.Read(l.efd, b[:])
+				_, _ = rawRead(l.efd, b[:])
 				continue
 			}
 			s := l.slots[ev.Fd]
@@ -342,18 +342,23 @@ var idleHook atomic.Pointer[func(timeout int)]
 // wait returns the ready events, waiting up to timeout milliseconds
 // (forever when negative) in epoll_wait or in Go's poller.
 func (l *loop) wait(timeout int) (int, error) {
+	// Look first without blocking (no system-call bookkeeping: see
+	// rawsys_linux.go): a loop under load finds events here most turns.
+	n, err := rawPoll(l.epfd, l.events)
+	if err == unix.EINTR {
+		n, err = 0, nil
+	}
+	if n > 0 || timeout == 0 || err != nil {
+		return max(n, 0), err
+	}
 	if l.ep == nil {
-		if h := idleHook.Load(); h != nil && timeout != 0 {
+		if h := idleHook.Load(); h != nil {
 			(*h)(timeout)
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, timeout)
 		if err == unix.EINTR {
 			return 0, nil
 		}
-		return max(n, 0), err
-	}
-	n, err := unix.EpollWait(l.epfd, l.events, 0)
-	if n > 0 || timeout == 0 || (err != nil && err != unix.EINTR) {
 		return max(n, 0), err
 	}
 	if h := idleHook.Load(); h != nil {
@@ -370,7 +375,7 @@ func (l *loop) wait(timeout int) (int, error) {
 	// event that arrived since the check above would otherwise be lost,
 	// and a sleeping loop with it).
 	err = l.rc.Read(func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), l.events, 0)
+		n, werr = rawPoll(int(fd), l.events)
 		return n > 0 || (werr != nil && werr != unix.EINTR)
 	})
 	if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -1,0 +1,56 @@
+package evloop
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The system calls a loop makes on its non-blocking descriptors, without
+// the runtime's system-call bookkeeping. unix.Read, unix.Write and
+// unix.EpollWait go through syscall.Syscall, which tells the scheduler the
+// thread may block (entersyscall/exitsyscall), and sysmon may then hand
+// the thread's P to another thread and the call's return must take one
+// back. A read or write of a non-blocking socket, or an epoll_wait with a
+// zero timeout, cannot block, so these use RawSyscall, as the runtime's
+// own poller does for its non-blocking epoll_wait. x/sys/unix offers no
+// such variants, hence these few lines. The blocking epoll_wait of a loop
+// that sleeps keeps unix.EpollWait.
+//
+// Built with the race detector they are x/sys/unix's calls: those tell the
+// detector what the kernel read and wrote (the buffers, and the order a
+// write on one socket and a read on another give), which a raw call would
+// hide. make test also runs this package's tests without it.
+
+// rawRead is unix.Read for a non-blocking descriptor.
+func rawRead(fd int, p []byte) (int, error) {
+	if raceBuild {
+		return unix.Read(fd, p)
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// rawWrite is unix.Write for a non-blocking descriptor.
+func rawWrite(fd int, p []byte) (int, error) {
+	if raceBuild {
+		return unix.Write(fd, p)
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// rawPoll is unix.EpollWait with a zero timeout: the events ready now.
+func rawPoll(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
