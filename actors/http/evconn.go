@@ -71,6 +71,7 @@ type evConn struct {
 	outbox    evSend     // a request to send once mu is released (to set)
 	later     []delivery // messages to send once mu is released
 	hr        nethttp.Request
+	url       url.URL // hr's URL for a plain path
 	rw        routeWriter
 
 	// Writing.
@@ -95,26 +96,22 @@ type evConn struct {
 // evRequest is a parsed request waiting for its turn, or an error to answer
 // in its place (status set).
 type evRequest struct {
-	method, target, proto string
-	url                   *url.URL
-	minor                 int
-	host                  string
-	header                nethttp.Header
-	vals                  []string // backing array of header values
-	trailer               nethttp.Header
-	body                  []byte
-	cl, te, hosts         int
-	keepAlive             bool
-	head                  bool
+	// msg is the message for the handler: the parser fills its Method,
+	// Target, Proto, Host, Header, Body and Trailer; routing the rest.
+	msg           httpmsg.Request
+	url           *url.URL // nil for a plain path (see parseTarget)
+	minor         int
+	vals          []string // backing array of header values
+	cl, te, hosts int
+	keepAlive     bool
+	head          bool
 
 	status int // an error answered in the request's place; the connection ends
 	reason string
 
-	// Allocated with the request: the first values, the URL of a plain
-	// path, the message, its envelope and its reply PID.
+	// Allocated with the request: the first values, the envelope and the
+	// reply PID.
 	valsArr [8]string
-	urlv    url.URL
-	msg     httpmsg.Request
 	env     actor.MessageEnvelope
 	reply   actor.PID
 }
@@ -428,7 +425,7 @@ func (c *evConn) OnMethod(_ *nbhttp.Parser, method string) {
 	if c.stop {
 		return
 	}
-	c.cur = &evRequest{method: method, header: make(nethttp.Header, 8)}
+	c.cur = &evRequest{msg: httpmsg.Request{Method: method, Header: make(nethttp.Header, 8)}}
 	c.hdrBytes = len(method) + 1
 	c.inBody = false
 	c.started = c.now
@@ -439,12 +436,15 @@ func (c *evConn) OnURL(_ *nbhttp.Parser, uri string) error {
 	if c.cur == nil {
 		return nil
 	}
-	c.cur.target = uri
+	c.cur.msg.Target = uri
 	c.hdrBytes += len(uri) + 1
 	if c.hdrBytes > c.ev.sh.opts.MaxHeaderBytes {
 		return errHeaderTooLong
 	}
-	u, err := parseTarget(&c.cur.urlv, uri)
+	if plainPath(uri) {
+		return nil // its URL is made when it is routed: parseTarget
+	}
+	u, err := url.ParseRequestURI(uri)
 	if err != nil {
 		return errors.New("invalid request target")
 	}
@@ -457,8 +457,10 @@ func (c *evConn) OnURL(_ *nbhttp.Parser, uri string) error {
 // unescape, no query) is what url.ParseRequestURI would return as Path and
 // nothing else, so it is made directly: that saves the escape pass and an
 // allocation on most requests (3% of the engine's CPU per request); it is
-// made in dst, which the caller allocated with the request. FuzzParseTarget
-// holds the two to the same answers.
+// made in dst: the connection's, when the request is routed (OnURL checks
+// the target and keeps only a URL url.ParseRequestURI made, so that a
+// queued request carries no URL of its own). FuzzParseTarget holds the two
+// to the same answers.
 func parseTarget(dst *url.URL, uri string) (*url.URL, error) {
 	if plainPath(uri) {
 		*dst = url.URL{Path: uri}
@@ -496,7 +498,7 @@ func (c *evConn) OnProto(_ *nbhttp.Parser, proto string) error {
 	case major != 1 || minor > 1:
 		return fmt.Errorf("%w %q", errVersion, proto)
 	}
-	c.cur.proto, c.cur.minor = proto, minor
+	c.cur.msg.Proto, c.cur.minor = proto, minor
 	c.hdrBytes += len(proto) + 2
 	return nil
 }
@@ -527,7 +529,7 @@ func (c *evConn) OnHeader(_ *nbhttp.Parser, key, value string) {
 	case "Host":
 		// Kept in Host, not in Header, as net/http does.
 		r.hosts++
-		r.host = value
+		r.msg.Host = value
 		return
 	}
 	// One backing array for the values, as net/textproto does; the
@@ -536,13 +538,14 @@ func (c *evConn) OnHeader(_ *nbhttp.Parser, key, value string) {
 	if r.vals == nil {
 		r.vals = r.valsArr[:0]
 	}
-	if vs, ok := r.header[key]; ok {
-		r.header[key] = append(vs, value)
+	h := r.msg.Header
+	if vs, ok := h[key]; ok {
+		h[key] = append(vs, value)
 		return
 	}
 	r.vals = append(r.vals, value)
 	n := len(r.vals)
-	r.header[key] = r.vals[n-1 : n : n]
+	h[key] = r.vals[n-1 : n : n]
 }
 
 // OnContentLength ends the header: the framing is checked here.
@@ -574,7 +577,7 @@ func (c *evConn) OnContentLength(_ *nbhttp.Parser, contentLength int) {
 		c.fail(nethttp.StatusRequestEntityTooLarge, errBodyTooLong.Error())
 		return
 	}
-	if ex, ok := r.header["Expect"]; ok {
+	if ex, ok := r.msg.Header["Expect"]; ok {
 		if len(ex) != 1 || !strings.EqualFold(ex[0], "100-continue") || r.minor == 0 {
 			c.fail(nethttp.StatusExpectationFailed, "unsupported Expect")
 			return
@@ -586,7 +589,7 @@ func (c *evConn) OnContentLength(_ *nbhttp.Parser, contentLength int) {
 		}
 	}
 	if contentLength > 0 {
-		r.body = make([]byte, 0, contentLength)
+		r.msg.Body = make([]byte, 0, contentLength)
 		c.bodyLeft = contentLength
 	}
 	c.inBody = true
@@ -600,10 +603,10 @@ func (c *evConn) OnBody(_ *nbhttp.Parser, data []byte) error {
 	if c.stop || r == nil {
 		return nil
 	}
-	if int64(len(r.body)+len(data)) > c.ev.maxBody {
+	if int64(len(r.msg.Body)+len(data)) > c.ev.maxBody {
 		return errBodyTooLong
 	}
-	r.body = append(r.body, data...)
+	r.msg.Body = append(r.msg.Body, data...)
 	return nil
 }
 
@@ -618,10 +621,10 @@ func (c *evConn) OnTrailerHeader(_ *nbhttp.Parser, key, value string) {
 		c.fail(nethttp.StatusRequestHeaderFieldsTooLarge, errHeaderTooLong.Error())
 		return
 	}
-	if r.trailer == nil {
-		r.trailer = nethttp.Header{}
+	if r.msg.Trailer == nil {
+		r.msg.Trailer = nethttp.Header{}
 	}
-	r.trailer.Add(key, value)
+	r.msg.Trailer.Add(key, value)
 }
 
 // OnComplete queues a whole request.
@@ -633,15 +636,15 @@ func (c *evConn) OnComplete(*nbhttp.Parser) {
 	c.cur = nil
 	c.inBody, c.hs = false, hsRequestLine
 	c.p.Engine = c.ev.hdrLimit
-	conn := r.header["Connection"]
+	conn := r.msg.Header["Connection"]
 	if r.minor == 0 {
 		r.keepAlive = httpguts.HeaderValuesContainsToken(conn, "keep-alive")
 	} else {
 		r.keepAlive = !httpguts.HeaderValuesContainsToken(conn, "close")
 	}
-	r.head = r.method == nethttp.MethodHead
-	if len(r.body) == 0 {
-		r.body = nil
+	r.head = r.msg.Method == nethttp.MethodHead
+	if len(r.msg.Body) == 0 {
+		r.msg.Body = nil
 	}
 	c.queue = append(c.queue, r)
 	c.ev.requests.Add(1)
@@ -685,22 +688,26 @@ func (c *evConn) next() {
 // dispatch routes r: a request for an actor is handed over (busy), any
 // other is answered at once (404, 405, a redirect, middleware's answer).
 func (c *evConn) dispatch(r *evRequest) {
+	req := &r.msg
+	// The connection's Request, URL and writer serve each of its requests
+	// in turn: ServeMux and middleware may not keep them past ServeHTTP.
 	u := r.url
-	// The connection's Request and writer serve each of its requests in
-	// turn: ServeMux and middleware may not keep them past ServeHTTP.
+	if u == nil {
+		u, _ = parseTarget(&c.url, req.Target) // a plain path: no error
+	}
 	hr := &c.hr
 	*hr = nethttp.Request{
-		Method:        r.method,
+		Method:        req.Method,
 		URL:           u,
-		Proto:         r.proto,
+		Proto:         req.Proto,
 		ProtoMajor:    1,
 		ProtoMinor:    r.minor,
-		Header:        r.header,
-		Host:          r.host,
-		RequestURI:    r.target,
+		Header:        req.Header,
+		Host:          req.Host,
+		RequestURI:    req.Target,
 		RemoteAddr:    c.raddr,
-		ContentLength: int64(len(r.body)),
-		Trailer:       r.trailer,
+		ContentLength: int64(len(req.Body)),
+		Trailer:       req.Trailer,
 		TLS:           c.tls,
 	}
 	rw := &c.rw
@@ -711,7 +718,7 @@ func (c *evConn) dispatch(r *evRequest) {
 	case rw.status != 0 || rt == nil:
 		c.writeFull(r, rw.status, rw.header, rw.body, nil)
 		return
-	case int64(len(r.body)) > rt.limit:
+	case int64(len(req.Body)) > rt.limit:
 		c.stop = true
 		c.writeError(r, nethttp.StatusRequestEntityTooLarge, errBodyTooLong.Error())
 		return
@@ -723,23 +730,11 @@ func (c *evConn) dispatch(r *evRequest) {
 		return
 	}
 	hr = rw.req // as the route saw it, after middleware
-	req := &r.msg
-	*req = httpmsg.Request{
-		Method:  r.method,
-		Target:  r.target,
-		Header:  r.header,
-		Body:    r.body,
-		ID:      c.ev.sh.ids.Add(1),
-		Proto:   r.proto,
-		Host:    r.host,
-		Path:    u.Path,
-		Pattern: hr.Pattern,
-		Trailer: r.trailer,
-		Remote:  c.remote,
-		Local:   c.local,
-		TLS:     c.tls,
-		ReplyTo: c.replyPID(&r.reply),
-	}
+	req.ID = c.ev.sh.ids.Add(1)
+	req.Path = u.Path
+	req.Pattern = hr.Pattern
+	req.Remote, req.Local, req.TLS = c.remote, c.local, c.tls
+	req.ReplyTo = c.replyPID(&r.reply)
 	if names := wildcards(hr.Pattern); len(names) > 0 {
 		req.PathValues = make(map[string]string, len(names))
 		for _, n := range names {

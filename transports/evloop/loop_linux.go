@@ -351,30 +351,36 @@ func (l *loop) wait(timeout int) (int, error) {
 	if n > 0 || timeout == 0 || err != nil {
 		return max(n, 0), err
 	}
-	if l.ep == nil {
-		if h := idleHook.Load(); h != nil {
-			(*h)(timeout)
-		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
-		if err == unix.EINTR {
-			return 0, nil
-		}
-		return max(n, 0), err
-	}
 	if h := idleHook.Load(); h != nil {
 		(*h)(timeout)
 	}
+	if l.ep != nil {
+		return l.park(timeout)
+	}
+	n, err = unix.EpollWait(l.epfd, l.events, timeout)
+	if err == unix.EINTR {
+		return 0, nil
+	}
+	return max(n, 0), err
+}
+
+// park waits in Go's poller, up to timeout milliseconds (forever when
+// negative), until epfd is readable, then returns the ready events. (A
+// function of its own: the variables its callback sets live on the heap,
+// and wait's would too.)
+func (l *loop) park(timeout int) (int, error) {
 	if timeout > 0 {
 		_ = l.ep.SetReadDeadline(time.Now().Add(time.Duration(timeout) * time.Millisecond))
 	} else {
 		_ = l.ep.SetReadDeadline(time.Time{})
 	}
+	var n int
 	var werr error
 	// rc.Read clears a readiness the Go poller recorded before it calls
 	// this function the first time, so that first call must look (an
-	// event that arrived since the check above would otherwise be lost,
+	// event that arrived since the check in wait would otherwise be lost,
 	// and a sleeping loop with it).
-	err = l.rc.Read(func(fd uintptr) bool {
+	err := l.rc.Read(func(fd uintptr) bool {
 		n, werr = rawPoll(int(fd), l.events)
 		return n > 0 || (werr != nil && werr != unix.EINTR)
 	})
