@@ -20,6 +20,14 @@
 // netconn and osnet, what the net/http engine runs on), and
 // actor-nethttp-noframing (that engine without its framing check).
 //
+// To compare two builds in one run (what a change does, against noise
+// that moves both alike), build this package's test binary at the other
+// commit and name it with -perf.other; a side other:NAME is side NAME run
+// from that binary:
+//
+//	git worktree add /tmp/base BASE && (cd /tmp/base && go test -c -o /tmp/base.test ./tests/perf)
+//	go test ./tests/perf -run '^$' -bench HTTP -benchtime 1x -args -perf.other /tmp/base.test -perf.httpsides nethttp,other:actor-evloop,actor-evloop
+//
 // The plain `go test ./tests/perf` runs only a small smoke run of the same
 // code, in seconds.
 package perf

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/exec"
 	"os"
 	"slices"
 	"strconv"
@@ -26,6 +27,7 @@ var (
 	heapProfile  = flag.String("perf.heapprofile", "", "write each idle server's heap profile to this prefix plus the side's name")
 	sizeList     = flag.String("perf.sizes", "64,4096", "message sizes of the windowed echo loads, in bytes")
 	latency1     = flag.Bool("perf.w1", true, "also measure 64 B messages one at a time (round-trip latency)")
+	otherBin     = flag.String("perf.other", "", "a test binary of this package built from another commit (go test -c); a side named other:NAME runs side NAME from it, for an A/B of two builds in one run")
 	sideList     = flag.String("perf.sides", "raw,actor-evloop,chain-evloop,actor-osnet,evloop-direct,nbio,gnet,node", "echo servers compared; the first is the baseline (node: Node.js net, when installed; nbio, gnet: those libraries' own echo)")
 )
 
@@ -131,6 +133,7 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 		// A side "name+adaptivestack" is side name with goroutine stacks that
 		// start at the size goroutines have needed (GODEBUG).
 		name, adaptive := strings.CutSuffix(side, "+adaptivestack")
+		name, other := strings.CutPrefix(name, "other:")
 		env := append([]string{"PERF_ROLE=server", "PERF_SIDE=" + name}, extra...)
 		if adaptive {
 			env = append(env, "GODEBUG=adaptivestackstart=1")
@@ -142,9 +145,14 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 			env = append(env, "PERF_ALLOCPROFILE="+*allocProfile+side+".pprof")
 		}
 		var c *child
-		if name == "node" || name == "node"+httpSuffix {
+		switch {
+		case name == "node" || name == "node"+httpSuffix:
 			c, err = startNode(name)
-		} else {
+		case other && *otherBin == "":
+			err = fmt.Errorf("side %s: -perf.other names no binary", side)
+		case other:
+			c, err = startCommand(exec.Command(*otherBin, "-test.run=^$"), env...)
+		default:
 			c, err = startChild(env...)
 		}
 		if err != nil {
@@ -166,7 +174,7 @@ func startServers(sides []string, extra ...string) (srv map[string]*child, addr 
 func available(sides []string, w io.Writer) []string {
 	out := sides[:0:0]
 	for _, s := range sides {
-		if s == "node" && nodePath == "" {
+		if strings.TrimPrefix(s, "other:") == "node" && nodePath == "" {
 			fmt.Fprintln(w, "# node: skipped (node is not installed)")
 			continue
 		}

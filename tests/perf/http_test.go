@@ -255,7 +255,7 @@ func runHTTP(sides []string, rounds int, wrk string, w io.Writer) error {
 	names := make([]string, len(sides))
 	for i, s := range sides {
 		names[i] = s
-		if s != "nethttp" {
+		if strings.TrimPrefix(s, "other:") != "nethttp" {
 			names[i] = s + httpSuffix
 		}
 	}
