@@ -7,7 +7,10 @@
 // network poller, parked like any goroutine blocked on a socket. Which is
 // cheaper depends on that count; Options.Loops has the figures. Under load
 // a loop may pause a moment between turns so that its reads gather more
-// bytes, while that measurably pays (Options.Coalesce).
+// bytes, while that measurably pays (Options.Coalesce). A loop looks for
+// ready events without blocking before it waits, and its reads, writes and
+// that look are raw system calls, which the Go scheduler is not told about:
+// none of them can block (rawsys_linux.go says what that saves).
 //
 // What a socket costs. An idle connection holds its descriptor, one small
 // struct (about 250 bytes) and one slot in its loop's table: no goroutine
