@@ -94,8 +94,10 @@ func (i *impl) Dial(ctx context.Context, remote netip.AddrPort, opts transports.
 	return s, nil
 }
 
-// detach takes the socket out of c (a duplicate descriptor, non-blocking
-// like the original) and closes c, which takes it out of Go's poller.
+// detach takes the socket out of c (a duplicate descriptor) and closes c,
+// which takes it out of Go's poller. The duplicate shares the original's
+// non-blocking mode, which is set again all the same: a loop's raw reads
+// and writes (rawsys_linux.go) must never block.
 func detach(c syscall.Conn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -107,6 +109,11 @@ func detach(c syscall.Conn) (int, error) {
 		derr = err
 	}
 	_ = c.(interface{ Close() error }).Close()
+	if derr == nil {
+		if derr = unix.SetNonblock(fd, true); derr != nil {
+			_ = unix.Close(fd)
+		}
+	}
 	if derr != nil {
 		return -1, derr
 	}
