@@ -17,14 +17,22 @@ import (
 // such variants, hence these few lines. The blocking epoll_wait of a loop
 // that sleeps keeps unix.EpollWait.
 //
+// A raw call holds its P until it returns (a stop-the-world waits for it),
+// so only calls of up to rawMax bytes are raw: copying more than that
+// costs far more than the bookkeeping saved, and a large write on loopback
+// also runs the receiver's side of the stack.
+//
 // Built with the race detector they are x/sys/unix's calls: those tell the
 // detector what the kernel read and wrote (the buffers, and the order a
 // write on one socket and a read on another give), which a raw call would
 // hide. make test also runs this package's tests without it.
 
+// rawMax is the largest read or write made as a raw call.
+const rawMax = 64 << 10
+
 // rawRead is unix.Read for a non-blocking descriptor.
 func rawRead(fd int, p []byte) (int, error) {
-	if raceBuild {
+	if raceBuild || len(p) > rawMax {
 		return unix.Read(fd, p)
 	}
 	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
@@ -36,7 +44,7 @@ func rawRead(fd int, p []byte) (int, error) {
 
 // rawWrite is unix.Write for a non-blocking descriptor.
 func rawWrite(fd int, p []byte) (int, error) {
-	if raceBuild {
+	if raceBuild || len(p) > rawMax {
 		return unix.Write(fd, p)
 	}
 	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
