@@ -249,10 +249,15 @@ type summary struct {
 }
 
 // syscalls describes the server's reads and writes per message, when
-// known.
+// known. /proc/PID/io counts read(2) and write(2) and their kin, not
+// recvfrom(2) and sendto(2), which the event loops use on sockets: for a
+// server that made fewer reads than one per hundred messages, it says so.
 func (s summary) syscalls() string {
 	if s.io.reads <= 0 || s.msgs <= 0 {
 		return ""
+	}
+	if s.io.reads*100 < s.msgs {
+		return ", socket reads and writes not counted (recvfrom/sendto are not in /proc/PID/io)"
 	}
 	return fmt.Sprintf(", %.3f reads/msg of %.0f B, %.3f writes/msg", float64(s.io.reads)/float64(s.msgs),
 		float64(s.io.readBytes)/float64(s.io.reads), float64(s.io.writes)/float64(s.msgs))

@@ -10,7 +10,8 @@
 // bytes, while that measurably pays (Options.Coalesce). A loop looks for
 // ready events without blocking before it waits, and its reads, writes and
 // that look are raw system calls, which the Go scheduler is not told about:
-// none of them can block (rawsys_linux.go says what that saves).
+// none of them can block; on sockets they are recvfrom and sendto, which
+// skip the file layer (rawsys_linux.go says what each saves).
 //
 // What a socket costs. An idle connection holds its descriptor, one small
 // struct (about 250 bytes) and one slot in its loop's table: no goroutine

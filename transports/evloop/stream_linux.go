@@ -132,7 +132,7 @@ func (s *stream) write(b []byte, direct bool) (int, error) {
 	// The common case: hand b to the kernel from the caller's goroutine.
 	took := 0
 	for len(b) > 0 {
-		n, err := rawWrite(s.fd, b)
+		n, err := rawSend(s.fd, b)
 		if n > 0 {
 			took += n
 			b = b[n:]
@@ -329,7 +329,7 @@ func (s *stream) read() []byte {
 	var n int
 	var err error
 	for {
-		n, err = rawRead(s.fd, buf)
+		n, err = rawRecv(s.fd, buf)
 		if err != unix.EINTR {
 			break
 		}
@@ -410,7 +410,7 @@ func (s *stream) flushLocked() {
 		var n int
 		var err error
 		if len(s.queue) == 1 {
-			n, err = rawWrite(s.fd, s.queue[0]) // no vector to copy in
+			n, err = rawSend(s.fd, s.queue[0]) // no vector to copy in
 		} else {
 			n, err = unix.Writev(s.fd, s.queue[:min(len(s.queue), maxIovecs)])
 		}
