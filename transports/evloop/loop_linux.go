@@ -195,7 +195,7 @@ func (l *loop) wakeLocked(urgent bool) {
 		return
 	}
 	// EAGAIN means the counter is full: the loop is being woken anyway.
-	_, _ = rawWrite(l.efd, one[:])
+	_, _ = unix.Write(l.efd, one[:])
 }
 
 // register adds fd to the epoll set for p; loop goroutine only.
@@ -265,7 +265,7 @@ func (l *loop) run() {
 			ev := l.events[i]
 			if ev.Fd == wakeSlot {
 				var b [8]byte
-				_, _ = rawRead(l.efd, b[:])
+				_, _ = unix.Read(l.efd, b[:])
 				continue
 			}
 			s := l.slots[ev.Fd]
