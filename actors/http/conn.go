@@ -514,37 +514,30 @@ func (h *headReader) check(block []byte) (textproto.MIMEHeader, error, error) {
 }
 
 // mentionsFraming reports whether block holds "Content-Length" or
-// "Transfer-Encoding" in any ASCII case, anywhere: a head without them
-// has no framing field.
+// "Transfer-Encoding" in any ASCII case, anywhere: a head without them has
+// no framing field.
 func mentionsFraming(block []byte) bool {
 	for i, c := range block {
+		var name []byte
 		switch c | 0x20 { // ASCII lower case of a letter
 		case 'c':
-			if hasPrefixFold(block[i:], "content-length") {
-				return true
-			}
+			name = contentLengthName
 		case 't':
-			if hasPrefixFold(block[i:], "transfer-encoding") {
-				return true
-			}
+			name = transferEncodingName
+		default:
+			continue
+		}
+		if len(block)-i >= len(name) && bytes.EqualFold(block[i:i+len(name)], name) {
+			return true
 		}
 	}
 	return false
 }
 
-// hasPrefixFold reports whether b starts with lower (lower-case ASCII) in
-// any ASCII case.
-func hasPrefixFold(b []byte, lower string) bool {
-	if len(b) < len(lower) {
-		return false
-	}
-	for i := range len(lower) {
-		if c := b[i]; c != lower[i] && c|0x20 != lower[i] {
-			return false
-		}
-	}
-	return true
-}
+var (
+	contentLengthName    = []byte("content-length")
+	transferEncodingName = []byte("transfer-encoding")
+)
 
 // contentLength is the length of a body framed by Content-Length (zero
 // without it).
