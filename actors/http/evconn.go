@@ -119,8 +119,7 @@ type evRequest struct {
 // evSend is a request for a handler actor, sent outside the connection's
 // lock: a dead handler's dead letter answers synchronously, to onReply.
 type evSend struct {
-	to  *actor.PID
-	rt  *evRoute
+	rt  *evRoute               // the route, whose actor is the addressee
 	env *actor.MessageEnvelope // the request, with as its sender
 }
 
@@ -220,15 +219,15 @@ func (c *evConn) unlock() {
 	c.outbox, c.later = evSend{}, nil
 	c.mu.Unlock()
 	deliver(c.ev.system.Root, later)
-	if out.to == nil {
+	if out.rt == nil {
 		return
 	}
-	if mb := out.rt.here(c.ev.system); mb != nil {
+	if mb := out.rt.inPlace.Mailbox(c.ev.system, out.rt.actor); mb != nil {
 		// As RequestWithCustomSender sends it, run here if idle.
 		mb.PostHere(out.env)
 		return
 	}
-	c.ev.system.Root.RequestWithCustomSender(out.to, out.env.Message, out.env.Sender)
+	c.ev.system.Root.RequestWithCustomSender(out.rt.actor, out.env.Message, out.env.Sender)
 }
 
 // BorrowsData implements transports.Borrower: OnData's bytes are used
@@ -745,7 +744,7 @@ func (c *evConn) dispatch(r *evRequest) {
 	c.req, c.handler, c.extra = r, rt.actor, rw.header
 	c.deadline = c.now.Add(c.ev.sh.opts.HandlerTimeout)
 	r.env = actor.MessageEnvelope{Message: req, Sender: req.ReplyTo}
-	c.outbox = evSend{to: rt.actor, rt: rt, env: &r.env}
+	c.outbox = evSend{rt: rt, env: &r.env}
 }
 
 // done ends the request with its handler.

@@ -183,17 +183,12 @@ type evRoute struct {
 	actor *actor.PID
 	limit int64
 
-	inPlace dispatch.Here // the actor's mailbox, when it runs in place
-}
-
-// here returns the route actor's dispatch.Mailbox while the actor that
-// had it is still registered, or nil: an actor spawned with
-// dispatch.HereProps is run in place by the connection's goroutine (its
-// event loop) when it is idle, as a TCP connection's actor is, instead of
-// being handed to another thread for every request. dispatch.Here looks
-// the actor up again after a supervisor's restart.
-func (r *evRoute) here(system *actor.ActorSystem) *dispatch.Mailbox {
-	return r.inPlace.Mailbox(system, r.actor)
+	// inPlace finds the actor's dispatch.Mailbox when it was spawned with
+	// dispatch.HereProps: the connection's goroutine (its event loop) then
+	// runs it in place when it is idle, as a TCP connection's actor is,
+	// instead of handing it to another thread for every request; and
+	// finds it again after a supervisor restarts the actor.
+	inPlace dispatch.Here
 }
 
 // evListener takes a listener's events.
