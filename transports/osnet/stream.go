@@ -181,7 +181,9 @@ func (s *stream) WriteDirect(b []byte) (int, error) {
 		if err != nil {
 			s.shutdown(fmt.Errorf("write: %w", err))
 		}
-		return n, nil // an Abort meanwhile dropped the rest
+		// The stream has ended, by this failure or an Abort meanwhile: the
+		// rest is dropped, and OnClosed says why, as for a queued write.
+		return n, nil
 	}
 	if n < len(b) {
 		s.queue = append(s.queue, nil)
