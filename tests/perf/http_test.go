@@ -218,13 +218,20 @@ func (t cpuTimes) share(since cpuTimes) float64 {
 }
 
 // machineIdle reads the first line of /proc/stat: the whole machine's
-// time, of which idle and iowait count as idle.
+// time.
 func machineIdle() (cpuTimes, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return cpuTimes{}, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPULine(line)
+}
+
+// parseCPULine reads /proc/stat's "cpu" line: user nice system idle iowait
+// irq softirq steal (then guest and guest_nice, which user and nice
+// already hold), in jiffies. Idle and iowait count as idle.
+func parseCPULine(line string) (cpuTimes, error) {
 	f := strings.Fields(line)
 	if len(f) < 6 || f[0] != "cpu" {
 		return cpuTimes{}, fmt.Errorf("/proc/stat not understood: %q", line)
@@ -235,7 +242,7 @@ func machineIdle() (cpuTimes, error) {
 		if err != nil {
 			return cpuTimes{}, fmt.Errorf("/proc/stat not understood: %q", line)
 		}
-		if i < 8 { // user nice system idle iowait irq softirq steal; guest is in user
+		if i < 8 {
 			t.total += n
 		}
 		if i == 3 || i == 4 {
